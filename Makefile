@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - a full signed duplicate check against the built-in IBR simulator
+#   make test   - the core test suite and static checks of the addon (no Odoo needed)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+$(BIN)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+.PHONY: demo test lint bench
+demo: $(BIN)/.installed
+	$(BIN)/python -m dci check --id NID:1000000001 --id NID:1000000002 --id NID:1000000003
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest core_tests
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/run.py

@@ -1,0 +1,161 @@
+"""The DCI HTTP-signature scheme (draft-cavage style parameter list).
+
+The ``signature`` member of an envelope reads::
+
+    namespace="dci", kidId="{sender}|{key}|{alg}", algorithm="ed25519",
+    created="1606970629", expires="1607030629",
+    headers="(created) (expires) digest", signature="<base64>"
+
+and signs ``(created): ...\\n(expires): ...\\ndigest: ...`` where digest is
+the canonical digest of header and message (see :mod:`.canonical`).
+"""
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from .canonical import digest, digest_candidates
+from .errors import KeyFormatError, SignatureInvalid, SignatureMissing
+from .keys import KeyId, normalise_algorithm
+
+__all__ = ["SignatureParams", "build_signing_string", "sign", "verify"]
+
+SIGNED_HEADERS = ("(created)", "(expires)", "digest")
+_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([0-9]+))\s*(?:,|$)')
+_PREFIX = re.compile(r"^\s*signature\s*:\s*", re.IGNORECASE)
+_UNSIGNED = {"", "unsigned-stub"}
+
+
+@dataclass(frozen=True)
+class SignatureParams:
+    """The parsed parameter list; numeric fields keep their received text."""
+
+    kid: str
+    algorithm: str
+    created: str
+    expires: str
+    headers: tuple
+    signature: str
+    namespace: str = "dci"
+
+    @classmethod
+    def parse(cls, value):
+        if value is None or (isinstance(value, str) and value.strip() in _UNSIGNED):
+            raise SignatureMissing()
+        if not isinstance(value, str):
+            raise SignatureInvalid("signature must be a string")
+        text = _PREFIX.sub("", value, count=1).strip()
+        params, pos = {}, 0
+        while pos < len(text):
+            match = _PARAM.match(text, pos)
+            if not match or match.end() == pos:
+                raise SignatureInvalid(f"malformed signature parameters near column {pos}")
+            name = match.group(1)
+            if name in params:
+                raise SignatureInvalid(f"signature parameter {name!r} appears twice")
+            params[name] = match.group(2) if match.group(2) is not None else match.group(3)
+            pos = match.end()
+        kid = params.get("kidId", params.get("keyId"))
+        missing = [
+            n
+            for n, v in (
+                ("kidId", kid),
+                ("algorithm", params.get("algorithm")),
+                ("created", params.get("created")),
+                ("expires", params.get("expires")),
+                ("headers", params.get("headers")),
+                ("signature", params.get("signature")),
+            )
+            if not v
+        ]
+        if missing:
+            raise SignatureInvalid(f"signature lacks {', '.join(missing)}")
+        for name in ("created", "expires"):
+            if not params[name].isdigit():
+                raise SignatureInvalid(f"signature {name} is not a Unix time")
+        headers = tuple(params["headers"].split())
+        if sorted(headers) != sorted(SIGNED_HEADERS):
+            covered = " ".join(SIGNED_HEADERS)
+            raise SignatureInvalid(
+                f"signature must cover exactly {covered}, not {params['headers']!r}"
+            )
+        return cls(
+            kid=kid,
+            algorithm=params["algorithm"],
+            created=params["created"],
+            expires=params["expires"],
+            headers=headers,
+            signature=params["signature"],
+            namespace=params.get("namespace", ""),
+        )
+
+    def format(self):
+        return (
+            f'namespace="{self.namespace}", kidId="{self.kid}", algorithm="{self.algorithm}", '
+            f'created="{self.created}", expires="{self.expires}", '
+            f'headers="{" ".join(self.headers)}", signature="{self.signature}"'
+        )
+
+    def signature_bytes(self):
+        try:
+            return base64.b64decode(self.signature, validate=True)
+        except (binascii.Error, ValueError):
+            raise SignatureInvalid("signature value is not valid base64") from None
+
+
+def _kid_algorithm(kid):
+    try:
+        return KeyId.parse(kid).algorithm
+    except KeyFormatError:
+        return None
+
+
+def build_signing_string(params, digest_value):
+    values = {"(created)": params.created, "(expires)": params.expires, "digest": digest_value}
+    return "\n".join(f"{name}: {values[name]}" for name in params.headers).encode()
+
+
+def sign(header, message, signing_key, *, created, lifetime, namespace="dci"):
+    """Return the ``signature`` member for this header and message."""
+    unsigned = SignatureParams(
+        kid=signing_key.kid,
+        algorithm=signing_key.algorithm,
+        created=str(int(created)),
+        expires=str(int(created) + int(lifetime)),
+        headers=SIGNED_HEADERS,
+        signature="",
+        namespace=namespace,
+    )
+    raw = signing_key.sign(build_signing_string(unsigned, digest(header, message)))
+    return SignatureParams(
+        **{**unsigned.__dict__, "signature": base64.b64encode(raw).decode()}
+    ).format()
+
+
+def verify(value, header, message, key_lookup, policy):
+    """Verify a parameter-list signature; return ``(params, key, digest)``.
+
+    The key is chosen by ``kidId``; its own algorithm decides how to verify,
+    and a differing ``algorithm`` parameter or kid suffix is refused.
+    """
+    params = SignatureParams.parse(value)
+    key = key_lookup(params.kid)
+    try:
+        declared = normalise_algorithm(params.algorithm)
+    except KeyFormatError as exc:
+        raise SignatureInvalid(exc.message) from None
+    if declared != key.algorithm or _kid_algorithm(params.kid) not in (None, key.algorithm):
+        raise SignatureInvalid(
+            f"signature says {params.algorithm!r} but key {params.kid!r} is {key.algorithm}"
+        )
+    policy.check_window(int(params.created), int(params.expires))
+    raw = params.signature_bytes()
+    last_error = None
+    for candidate in digest_candidates(header, message):
+        try:
+            key.verify(raw, build_signing_string(params, candidate))
+            return params, key, candidate
+        except SignatureInvalid as exc:
+            last_error = exc
+    raise last_error

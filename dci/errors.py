@@ -1,0 +1,129 @@
+"""One error hierarchy for the protocol core.
+
+Every error carries a machine ``code`` taken from the SPDCI acknowledgement
+error enum (``err.*``), so callers can answer an ``ERR`` ack without a
+translation table, and an HTTP status that fits it.
+"""
+
+__all__ = [
+    "DCIError",
+    "EnvelopeError",
+    "KeyFormatError",
+    "PeerRejected",
+    "ReceiverInvalid",
+    "ReplayDetected",
+    "SenderInvalid",
+    "ServiceUnavailable",
+    "SignatureExpired",
+    "SignatureInvalid",
+    "SignatureMissing",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnknownKey",
+    "UnsafeURL",
+    "VersionNotSupported",
+]
+
+
+class DCIError(Exception):
+    """Root of every protocol error; ``code`` is a spec ``err.*`` code."""
+
+    code = "err.request.bad"
+    http_status = 400
+
+    def __init__(self, message=None):
+        self.message = message or self.__doc__.strip().splitlines()[0]
+        super().__init__(self.message)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.code!r}, {self.message!r})"
+
+
+class EnvelopeError(DCIError):
+    """The message is not a valid DCI envelope."""
+
+
+class VersionNotSupported(DCIError):
+    """The protocol version is not supported."""
+
+    code = "err.version.not_supported"
+
+
+class SignatureMissing(DCIError):
+    """The message carries no signature."""
+
+    code = "err.signature.missing"
+    http_status = 401
+
+
+class SignatureInvalid(DCIError):
+    """The signature does not verify."""
+
+    code = "err.signature.invalid"
+    http_status = 401
+
+
+class SignatureExpired(SignatureInvalid):
+    """The signature is outside its validity window."""
+
+
+class UnknownKey(SignatureInvalid):
+    """No trusted key has the signature's key id."""
+
+
+class ReplayDetected(SignatureInvalid):
+    """This message id was already used with different content."""
+
+
+class SenderInvalid(DCIError):
+    """The sender is unknown, inactive or not allowed here."""
+
+    code = "err.sender_id.invalid"
+    http_status = 403
+
+
+class ReceiverInvalid(DCIError):
+    """The message is addressed to another receiver."""
+
+    code = "err.receiver_id.invalid"
+    http_status = 403
+
+
+class KeyFormatError(DCIError):
+    """A key or key set is malformed or not acceptable."""
+
+
+class UnsafeURL(DCIError):
+    """The URL may not be fetched (scheme or address not allowed)."""
+
+
+class TooManyRequests(DCIError):
+    """Too many requests; try again later."""
+
+    code = "err.request.too_many_requests"
+    http_status = 429
+
+
+class ServiceUnavailable(DCIError):
+    """The peer or this service is unavailable; try again later."""
+
+    code = "err.service.unavailable"
+    http_status = 503
+
+
+class PeerRejected(DCIError):
+    """The peer refused our message (an ERR or NACK acknowledgement, HTTP 4xx)."""
+
+    def __init__(self, message=None, code=None, http_status=None):
+        super().__init__(message)
+        if code:
+            self.code = code
+        if http_status:
+            self.http_status = http_status
+
+
+class Unauthorized(DCIError):
+    """The request lacks the credentials this receiver requires."""
+
+    code = "err.request.unauthorized"
+    http_status = 401

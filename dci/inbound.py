@@ -1,0 +1,171 @@
+"""Accepting a message from a peer: parse, validate, verify, de-duplicate.
+
+:func:`accept` is the one path every inbound envelope takes, in this order
+so that nothing is remembered for a message that is later refused:
+
+1. the body: size cap, JSON object, bounded nesting;
+2. the header: shape, ``action``, version, ``receiver_id``;
+3. the message: shape for that action;
+4. the signature: trusted sender, key by kid (one refresh on unknown kid);
+5. the replay guard: new, duplicate (ack, do nothing) or replay (refuse).
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ValidationError
+
+from .canonical import digest
+from .cavage import SignatureParams
+from .errors import (
+    DCIError,
+    EnvelopeError,
+    ReceiverInvalid,
+    SenderInvalid,
+    SignatureMissing,
+    UnknownKey,
+    VersionNotSupported,
+)
+from .keys import KeyId
+from .replay import NEW
+from .schemas import CallbackHeader, RequestHeader
+from .signatures import SignaturePolicy, VerifiedSignature, verify_signature
+
+__all__ = ["Accepted", "MAX_BODY_BYTES", "MAX_DEPTH", "accept", "parse_body"]
+
+_logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+MAX_DEPTH = 32
+_UNSIGNED = (None, "", "unsigned-stub")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An envelope that passed every check."""
+
+    envelope: dict
+    header: BaseModel
+    message: BaseModel | None
+    sender_id: str
+    signature: VerifiedSignature | None  # None only in development mode
+    delivery: str  # replay.NEW or replay.DUPLICATE
+
+    @property
+    def is_duplicate(self):
+        return self.delivery != NEW
+
+
+def _too_deep(value, limit):
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
+    return False
+
+
+def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
+    """Decode a request body into an envelope dict, or raise :class:`EnvelopeError`."""
+    if len(raw) > max_bytes:
+        raise EnvelopeError(f"body of {len(raw)} bytes exceeds the {max_bytes} allowed")
+    try:
+        envelope = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise EnvelopeError("body is not valid JSON") from None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("header"), dict):
+        raise EnvelopeError("body is not an envelope with a header object")
+    if "message" in envelope and not isinstance(envelope["message"], dict):
+        raise EnvelopeError("envelope message must be an object")
+    if _too_deep(envelope, max_depth):
+        raise EnvelopeError(f"JSON nesting deeper than {max_depth} levels")
+    return envelope
+
+
+def _validate(model, data, what):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise EnvelopeError(f"{what}.{where}: {first['msg']}") from None
+
+
+def accept(
+    raw,
+    *,
+    action,
+    message_model,
+    our_id,
+    trust,
+    replay_guard,
+    policy=None,
+    allow_unsigned=False,
+    callback=True,
+    max_bytes=MAX_BODY_BYTES,
+):
+    """Run every inbound check on ``raw`` (bytes) and return :class:`Accepted`.
+
+    ``message_model`` validates the message; it may be absent when the header
+    reports a rejection (``status: rjct``). ``our_id`` is our receiver id (or a
+    collection of them); ``callback`` picks the header schema (``"auto"``: by
+    the presence of ``status``). Raises a :class:`~dci.errors.DCIError`.
+    """
+    policy = policy or SignaturePolicy()
+    envelope = parse_body(raw, max_bytes=max_bytes)
+    if callback == "auto":  # some callbacks (on-subscribe) use the request header
+        callback = "status" in envelope["header"]
+    header = _validate(CallbackHeader if callback else RequestHeader, envelope["header"], "header")
+    if header.action != action:
+        raise EnvelopeError(f"header.action {header.action!r} does not belong on {action!r}")
+    if str(header.version).split(".")[0] != "1":
+        raise VersionNotSupported(f"protocol version {header.version!r} is not supported")
+    ours = {our_id} if isinstance(our_id, str) else set(our_id or ())
+    if header.receiver_id and ours and header.receiver_id not in ours:
+        raise ReceiverInvalid(f"message is addressed to {header.receiver_id!r}")
+    raw_message = envelope.get("message")
+    message = None
+    if raw_message or getattr(header, "status", "succ") != "rjct":
+        message = _validate(message_model, raw_message or {}, "message")
+
+    signature = envelope.get("signature")
+    sender_id = header.sender_id or _sender_from_kid(signature)
+    if not sender_id:
+        raise SenderInvalid("the message names no sender")
+    keys = trust.keys_for(sender_id)
+    content = raw_message if raw_message is not None else {}
+    if signature in _UNSIGNED or (isinstance(signature, str) and not signature.strip()):
+        if not allow_unsigned:
+            raise SignatureMissing()
+        _logger.warning("DEVELOPMENT MODE: accepting an unsigned %s from %s", action, sender_id)
+        verified = None
+        content_digest = digest(envelope["header"], content)
+        keep_until = policy.clock() + policy.max_lifetime
+    else:
+        verified = _verify(signature, envelope["header"], content, keys, trust, sender_id, policy)
+        content_digest = verified.digest
+        keep_until = policy.clock() + policy.max_lifetime + policy.skew
+    delivery = replay_guard.register(sender_id, header.message_id, content_digest, keep_until)
+    return Accepted(envelope, header, message, sender_id, verified, delivery)
+
+
+def _sender_from_kid(signature):
+    try:
+        return KeyId.parse(SignatureParams.parse(signature).kid).sender_id
+    except DCIError:  # no usable kid: the caller reports "no sender"
+        return None
+
+
+def _verify(signature, header, message, keys, trust, sender_id, policy):
+    try:
+        return verify_signature(signature, header, message, keys.get, policy)
+    except UnknownKey:
+        refreshed = trust.refresh(sender_id)
+        if refreshed is None:
+            raise
+        return verify_signature(signature, header, message, refreshed.get, policy)

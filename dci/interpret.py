@@ -1,0 +1,177 @@
+"""What an IBR answer means for a duplicate check.
+
+IBR records come in the spec's ``Beneficiary`` shape (``member`` with
+``demographic_info.person`` and ``programme_identifier``) or in simpler
+shapes real IBRs use (``programs[]``, ``enrollments[]``). This module reads
+all of them and classifies an answer as no / possible / confirmed match.
+"""
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "CONFIRMED_MATCH",
+    "NO_MATCH",
+    "POSSIBLE_MATCH",
+    "Enrolment",
+    "Interpretation",
+    "ItemOutcome",
+    "classify",
+    "interpret_item",
+    "record_enrolments",
+    "record_identifiers",
+]
+
+NO_MATCH = "no_match"
+POSSIBLE_MATCH = "possible_match"
+CONFIRMED_MATCH = "confirmed_match"
+_RANK = {NO_MATCH: 0, POSSIBLE_MATCH: 1, CONFIRMED_MATCH: 2}
+ACTIVE_STATUSES = frozenset({"active", "enrolled", "enroled", "ongoing", "current"})
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    programme: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class Interpretation:
+    result: str
+    programmes: tuple = ()
+    record_count: int = 0
+
+    def merge(self, other):
+        """Combine pages of one answer: strongest result, programmes in order seen."""
+        result = max(self.result, other.result, key=_RANK.__getitem__)
+        programmes = tuple(dict.fromkeys(self.programmes + other.programmes))
+        return Interpretation(result, programmes, self.record_count + other.record_count)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One ``search_response`` item, read."""
+
+    reference_id: str
+    status: str  # succ, rjct, pdng or rcvd
+    interpretation: Interpretation | None = None
+    reason_code: str | None = None
+    reason_message: str | None = None
+    more_pages: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def _text(value):
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def record_identifiers(record):
+    """``{(type, value)}`` of a record, types upper-cased for comparison."""
+    found = set()
+    if not isinstance(record, dict):
+        return found
+    member = record.get("member") if isinstance(record.get("member"), dict) else {}
+    person = (member.get("demographic_info") or {}).get("person") or {}
+    for holder in (person, member, record):
+        if isinstance(holder, dict) and holder.get("identifier_value") not in (None, ""):
+            found.add(
+                (_text(holder.get("identifier_type")).upper(), _text(holder["identifier_value"]))
+            )
+    for ident in record.get("identifiers") or person.get("identifiers") or []:
+        if isinstance(ident, dict) and ident.get("value") not in (None, ""):
+            found.add(
+                (
+                    _text(ident.get("type") or ident.get("identifier_type")).upper(),
+                    _text(ident["value"]),
+                )
+            )
+    return found
+
+
+def _programme_name(value):
+    if isinstance(value, dict):
+        programme = value.get("programme") if isinstance(value.get("programme"), dict) else value
+        for key in (
+            "programme_name",
+            "program_name",
+            "name",
+            "programme_identifier",
+            "program_id",
+            "id",
+            "code",
+        ):
+            if _text(programme.get(key)):
+                return _text(programme[key])
+        return ""
+    return _text(value)
+
+
+def _is_active(entry):
+    if not isinstance(entry, dict):
+        return True  # a bare programme name lists a current enrolment
+    status = _text(
+        entry.get("enrolment_status") or entry.get("enrollment_status") or entry.get("status")
+    ).lower()
+    return not status or status in ACTIVE_STATUSES
+
+
+def record_enrolments(record):
+    """Every programme enrolment a record mentions, in order."""
+    if not isinstance(record, dict):
+        return []
+    member = record.get("member") if isinstance(record.get("member"), dict) else {}
+    entries = []
+    for source in (
+        member.get("programme_identifier"),
+        record.get("programme_identifier"),
+        record.get("programs"),
+        record.get("programmes"),
+        record.get("enrollments"),
+        record.get("enrolments"),
+    ):
+        if isinstance(source, dict):
+            entries.append(source)
+        elif isinstance(source, list):
+            entries.extend(source)
+    enrolments = []
+    for entry in entries:
+        name = _programme_name(entry)
+        if name:
+            enrolments.append(Enrolment(name, _is_active(entry)))
+    return enrolments
+
+
+def classify(records, identifier_type, identifier_value):
+    """No records: no match. Same identifier and an active enrolment:
+    confirmed. Any other record: possible match."""
+    records = list(records or [])
+    if not records:
+        return Interpretation(NO_MATCH)
+    wanted = (_text(identifier_type).upper(), _text(identifier_value))
+    result = POSSIBLE_MATCH
+    programmes = []
+    for record in records:
+        enrolments = record_enrolments(record)
+        programmes.extend(e.programme for e in enrolments)
+        if wanted in record_identifiers(record) and any(e.active for e in enrolments):
+            result = CONFIRMED_MATCH
+    return Interpretation(result, tuple(dict.fromkeys(programmes)), len(records))
+
+
+def interpret_item(item, identifier_type, identifier_value):
+    """Read one :class:`~dci.schemas.SearchResponseItem` for a check's identifier."""
+    if item.status != "succ":
+        return ItemOutcome(
+            item.reference_id,
+            item.status,
+            reason_code=item.status_reason_code,
+            reason_message=item.status_reason_message,
+        )
+    records = item.data.reg_records if item.data else []
+    page = item.pagination
+    more = bool(page and page.page_number * page.page_size < page.total_count)
+    return ItemOutcome(
+        item.reference_id,
+        "succ",
+        classify(records, identifier_type, identifier_value),
+        more_pages=more,
+    )

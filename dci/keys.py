@@ -1,0 +1,284 @@
+"""Keys: JWK/JWKS parsing, key-id handling, key sets and our own signing keys.
+
+JWK decoding is delegated to joserfc; this module adds the policy that DCI
+needs: public keys only, Ed25519 or RSA >= 2048 bits, one normalised
+algorithm name per key, and ``kid`` values of the form
+``{sender_id}|{key_id}|{algorithm}``.
+"""
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from joserfc.jwk import OKPKey, RSAKey
+
+from .errors import KeyFormatError, SignatureInvalid, UnknownKey
+
+__all__ = [
+    "ED25519",
+    "RS256",
+    "KeyId",
+    "KeySet",
+    "PublicKey",
+    "SigningKey",
+    "normalise_algorithm",
+    "parse_jwks",
+    "public_key_from_jwk",
+    "public_key_from_pem",
+]
+
+ED25519 = "ed25519"
+RS256 = "rs256"
+MIN_RSA_BITS = 2048
+
+_ALGORITHM_ALIASES = {
+    "ed25519": ED25519,
+    "eddsa": ED25519,
+    "rs256": RS256,
+    "rsa-sha256": RS256,
+    "rsa256": RS256,
+}
+# JWK members that only a private key has; a JWKS must never publish them.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+
+
+def normalise_algorithm(name):
+    """Map the spellings peers use (``Ed25519``, ``EdDSA``, ``RS256`` ...) to ours."""
+    try:
+        return _ALGORITHM_ALIASES[str(name).strip().lower()]
+    except KeyError:
+        raise KeyFormatError(f"unsupported signature algorithm {name!r}") from None
+
+
+@dataclass(frozen=True)
+class KeyId:
+    """A DCI key id: ``{sender_id}|{key_id}|{algorithm}``."""
+
+    sender_id: str
+    key_id: str
+    algorithm: str
+
+    @classmethod
+    def parse(cls, kid):
+        parts = kid.split("|") if isinstance(kid, str) else []
+        if len(parts) != 3 or not all(p and p == p.strip() for p in parts):
+            raise KeyFormatError(f"key id {kid!r} is not 'sender|key|algorithm'")
+        return cls(parts[0], parts[1], normalise_algorithm(parts[2]))
+
+    def __str__(self):
+        return f"{self.sender_id}|{self.key_id}|{self.algorithm}"
+
+
+def _algorithm_of(key):
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return ED25519
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise KeyFormatError(
+                f"RSA key of {key.key_size} bits is too short (minimum {MIN_RSA_BITS})"
+            )
+        return RS256
+    raise KeyFormatError(f"unsupported key type {type(key).__name__}")
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A trusted verification key; its algorithm comes from the key itself."""
+
+    kid: str
+    key: object = field(repr=False, compare=False)
+    algorithm: str = ""
+
+    def __post_init__(self):
+        own = _algorithm_of(self.key)
+        if self.algorithm and normalise_algorithm(self.algorithm) != own:
+            raise KeyFormatError(f"key {self.kid!r} is {own} but is declared as {self.algorithm!r}")
+        object.__setattr__(self, "algorithm", own)
+
+    @property
+    def pem(self):
+        return self.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+
+    @property
+    def fingerprint(self):
+        """SHA-256 of the DER SubjectPublicKeyInfo, hex: stable across formats."""
+        der = self.key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return hashlib.sha256(der).hexdigest()
+
+    def to_jwk(self):
+        cls = OKPKey if self.algorithm == ED25519 else RSAKey
+        jwk = cls.import_key(self.key).as_dict(private=False)
+        jwk.update(kid=self.kid, alg="EdDSA" if self.algorithm == ED25519 else "RS256")
+        jwk["use"] = "sig"
+        return jwk
+
+    def verify(self, signature, data):
+        """Raise :class:`SignatureInvalid` unless ``signature`` signs ``data``."""
+        try:
+            if self.algorithm == ED25519:
+                self.key.verify(signature, data)
+            else:
+                self.key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
+            raise SignatureInvalid("signature does not match the message") from None
+
+
+def public_key_from_jwk(jwk):
+    """Build a :class:`PublicKey` from one JWK (OKP/Ed25519 or RSA)."""
+    if not isinstance(jwk, dict):
+        raise KeyFormatError("a JWK must be a JSON object")
+    private = _PRIVATE_MEMBERS & jwk.keys()
+    if private:
+        raise KeyFormatError(
+            f"JWK {jwk.get('kid')!r} carries private key material ({', '.join(sorted(private))})"
+        )
+    kty = jwk.get("kty")
+    try:
+        if kty == "OKP" and jwk.get("crv") == "Ed25519":
+            key = OKPKey.import_key(jwk).public_key
+        elif kty == "RSA":
+            key = RSAKey.import_key(jwk).public_key
+        else:
+            raise KeyFormatError(f"unsupported key type {kty!r}/{jwk.get('crv')!r}")
+    except KeyFormatError:
+        raise
+    except Exception as exc:  # joserfc raises ValueError/KeyError/binascii errors
+        raise KeyFormatError(f"malformed JWK {jwk.get('kid')!r}: {exc}") from None
+    kid = jwk.get("kid") or ""
+    declared = jwk.get("alg") or ""
+    if not declared and kid.count("|") == 2:
+        declared = KeyId.parse(kid).algorithm
+    return PublicKey(kid=kid, key=key, algorithm=declared)
+
+
+def public_key_from_pem(pem, kid="", algorithm=""):
+    """Build a :class:`PublicKey` from a PEM SubjectPublicKeyInfo block."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    if b"PRIVATE KEY" in data:
+        raise KeyFormatError("expected a public key, got a private key")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError) as exc:
+        raise KeyFormatError(f"not a PEM public key: {exc}") from None
+    return PublicKey(kid=kid, key=key, algorithm=algorithm)
+
+
+def parse_jwks(document):
+    """Parse a JWKS (bytes, str or dict) into a :class:`KeySet`.
+
+    Keys of other types or uses (encryption keys, other curves) are skipped
+    and listed in ``KeySet.skipped``; a key carrying private material makes
+    the whole document unacceptable.
+    """
+    if isinstance(document, (bytes, str)):
+        try:
+            document = json.loads(document)
+        except ValueError:
+            raise KeyFormatError("JWKS is not JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise KeyFormatError("JWKS has no 'keys' list")
+    keys, skipped = [], []
+    for jwk in document["keys"]:
+        if isinstance(jwk, dict) and _PRIVATE_MEMBERS & jwk.keys():
+            raise KeyFormatError(f"JWKS key {jwk.get('kid')!r} carries private key material")
+        if isinstance(jwk, dict) and jwk.get("use", "sig") != "sig":
+            skipped.append((jwk.get("kid"), "not a signature key"))
+            continue
+        try:
+            keys.append(public_key_from_jwk(jwk))
+        except KeyFormatError as exc:
+            kid = jwk.get("kid") if isinstance(jwk, dict) else None
+            skipped.append((kid, exc.message))
+    return KeySet(keys, skipped=skipped)
+
+
+class KeySet:
+    """Trusted public keys by ``kid``; lookups raise, never return ``None``."""
+
+    def __init__(self, keys=(), skipped=(), default=None):
+        self._keys = {}
+        self.skipped = list(skipped)
+        # A key pasted by hand has no kid: it answers for any kid not listed.
+        self.default = default
+        for key in keys:
+            self.add(key)
+
+    def add(self, key):
+        self._keys[key.kid] = key
+
+    def get(self, kid):
+        try:
+            return self._keys[kid]
+        except KeyError:
+            if self.default is not None:
+                return self.default
+            raise UnknownKey(f"no trusted key with id {kid!r}") from None
+
+    def for_sender(self, sender_id):
+        """The keys whose kid is ``{sender_id}|...``."""
+        prefix = f"{sender_id}|"
+        return KeySet([k for k in self if k.kid.startswith(prefix)])
+
+    def to_jwks(self):
+        return {"keys": [k.to_jwk() for k in self]}
+
+    def __iter__(self):
+        return iter(self._keys.values())
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __contains__(self, kid):
+        return kid in self._keys
+
+
+class SigningKey:
+    """One of our own private signing keys, with its DCI key id."""
+
+    def __init__(self, private_key, kid):
+        self.private_key = private_key
+        self.public = PublicKey(kid=kid, key=private_key.public_key())
+        self.kid = kid
+        self.algorithm = self.public.algorithm
+
+    @classmethod
+    def generate(cls, sender_id, algorithm=ED25519, key_id=None):
+        algorithm = normalise_algorithm(algorithm)
+        if algorithm == ED25519:
+            private = ed25519.Ed25519PrivateKey.generate()
+        else:
+            private = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
+        key_id = key_id or secrets.token_hex(4)
+        return cls(private, str(KeyId(sender_id, key_id, algorithm)))
+
+    @classmethod
+    def from_pem(cls, pem, kid):
+        data = pem.encode() if isinstance(pem, str) else pem
+        try:
+            private = serialization.load_pem_private_key(data, password=None)
+        except (ValueError, TypeError) as exc:
+            raise KeyFormatError(f"not an unencrypted PEM private key: {exc}") from None
+        return cls(private, kid)
+
+    def private_pem(self):
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    def sign(self, data):
+        if self.algorithm == ED25519:
+            return self.private_key.sign(data)
+        return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+
+    def jwks(self):
+        return {"keys": [self.public.to_jwk()]}

@@ -1,0 +1,71 @@
+"""Whose keys we trust: the sender registry the verifier consults.
+
+The Odoo shell implements :class:`TrustStore` over its sender records; the
+CLI and simulator use :class:`StaticTrustStore`. A store may refresh a
+sender's keys when a signature names a kid it does not know, at most once
+per ``min_interval`` seconds per sender (:class:`RefreshLimiter`).
+"""
+
+import threading
+import time
+from abc import ABC, abstractmethod
+
+from .errors import SenderInvalid
+
+__all__ = ["RefreshLimiter", "StaticTrustStore", "TrustStore"]
+
+
+class TrustStore(ABC):
+    @abstractmethod
+    def keys_for(self, sender_id):
+        """The :class:`~dci.keys.KeySet` of an active trusted sender, or raise SenderInvalid."""
+
+    def refresh(self, sender_id):
+        """Fetch the sender's keys again if allowed now; return the new KeySet or ``None``."""
+        return None
+
+
+class RefreshLimiter:
+    """Allows one refresh per key per ``min_interval`` seconds."""
+
+    def __init__(self, min_interval=300, clock=time.monotonic):
+        self.min_interval = min_interval
+        self._clock = clock
+        self._last = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key):
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(key)
+            if last is not None and now - last < self.min_interval:
+                return False
+            self._last[key] = now
+            return True
+
+
+class StaticTrustStore(TrustStore):
+    """Senders and their key sets held in memory, optionally refreshable.
+
+    ``fetch(sender_id)`` returns a fresh :class:`~dci.keys.KeySet` (for
+    example from the sender's JWKS); it is called at most once per interval.
+    """
+
+    def __init__(self, senders=None, fetch=None, limiter=None):
+        self._senders = dict(senders or {})
+        self._fetch = fetch
+        self.limiter = limiter or RefreshLimiter()
+
+    def keys_for(self, sender_id):
+        try:
+            return self._senders[sender_id]
+        except KeyError:
+            raise SenderInvalid(f"sender {sender_id!r} is not trusted") from None
+
+    def refresh(self, sender_id):
+        if self._fetch is None or sender_id not in self._senders:
+            return None
+        if not self.limiter.allow(sender_id):
+            return None
+        self._senders[sender_id] = self._fetch(sender_id)
+        return self._senders[sender_id]

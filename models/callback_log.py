@@ -1,0 +1,82 @@
+"""What callbacks brought that could not be applied, and subscription confirmations.
+
+Nothing an IBR sends is dropped silently: an answer item that matches no
+waiting check is kept here (an orphan) with the reason, and can be applied
+later once its check exists (a callback can overtake our own commit).
+"""
+
+import json
+
+from odoo import api, fields, models
+
+from ..dci.schemas import SearchResponseItem
+
+
+class DciCallbackOrphan(models.Model):
+    _name = "spp.dci.callback.orphan"
+    _description = "Unmatched IBR Answer"
+    _order = "id desc"
+
+    sender_id = fields.Char(string="IBR Sender", readonly=True)
+    reference_id = fields.Char(readonly=True, index=True)
+    transaction_id = fields.Char(readonly=True, index=True)
+    correlation_id = fields.Char(readonly=True)
+    reason = fields.Char(readonly=True)
+    item_json = fields.Text(
+        string="Answer Item", readonly=True, groups="spp_dci_client_ibr.group_ibr_pii"
+    )
+    state = fields.Selection(
+        [("open", "Open"), ("applied", "Applied"), ("dismissed", "Dismissed")],
+        default="open",
+        required=True,
+    )
+
+    @api.model
+    def _log_items(self, orphans, sender_id, transaction_id=None, correlation_id=None):
+        """Keep ``(item, reason)`` pairs for later; log their ids, not their content."""
+        for item, reason in orphans:
+            self.create(
+                {
+                    "sender_id": sender_id,
+                    "reference_id": item.reference_id,
+                    "transaction_id": transaction_id,
+                    "correlation_id": correlation_id,
+                    "reason": reason[:250],
+                    "item_json": json.dumps(item.dump(), ensure_ascii=False),
+                }
+            )
+
+    def action_dismiss(self):
+        self.write({"state": "dismissed"})
+
+    def action_reapply(self):
+        """Apply open orphans whose check now waits for them."""
+        checks = self.env["spp.dci.duplication.check"]
+        for orphan in self.filtered(lambda o: o.state == "open"):
+            item = SearchResponseItem.model_validate(json.loads(orphan.item_json))
+            sender = self.env["spp.dci.ibr.sender"].get_by_sender_id(orphan.sender_id)
+            check = checks._find_for_search_item(item, orphan.transaction_id, orphan.correlation_id)
+            if check and check.state == "checking" and check.data_source_id.ibr_sender_id == sender:
+                check._process_ibr_search_result(item)
+                orphan.state = "applied"
+        return True
+
+    @api.model
+    def _reconcile(self):
+        self.search([("state", "=", "open")]).action_reapply()
+
+
+class DciIbrSubscription(models.Model):
+    _name = "spp.dci.ibr.subscription"
+    _description = "IBR Subscription Confirmation"
+    _order = "id desc"
+
+    sender_id = fields.Char(string="IBR Sender", readonly=True, index=True)
+    transaction_id = fields.Char(readonly=True, index=True)
+    correlation_id = fields.Char(readonly=True)
+    reference_id = fields.Char(readonly=True)
+    code = fields.Char(string="Subscription Code", readonly=True, index=True)
+    status = fields.Char(readonly=True, help="rcvd, pdng, succ or rjct")
+    subscription_status = fields.Char(readonly=True, help="subscribe or unsubscribe")
+    status_reason = fields.Char(readonly=True)
+    timestamp = fields.Char(readonly=True)

@@ -1,0 +1,188 @@
+"""Receiving IBR callbacks: verify with the core, apply with the models.
+
+One method per route, each returning ``(http_status, body)``. Verification
+and applying run inside one savepoint: a refused or failed callback leaves
+nothing behind (not even its replay-guard row), so the IBR's retry is
+treated as new. Concurrency errors are re-raised for Odoo to retry the
+whole request, which then sees the other delivery's committed result.
+"""
+
+import hmac
+import logging
+
+from odoo import api, models
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+from ..dci import messages
+from ..dci.errors import DCIError, SenderInvalid, ServiceUnavailable, Unauthorized
+from ..dci.inbound import accept
+from ..dci.schemas import SearchResponse, SubscribeResponse
+from ..dci.signatures import SignaturePolicy
+from ..dci.trust import TrustStore
+from .dci_replay_entry import OdooReplayGuard
+
+_logger = logging.getLogger(__name__)
+
+PARAM_ALLOW_UNSIGNED = "spp_dci_client_ibr.allow_unsigned_callbacks"
+PARAM_SKEW = "spp_dci_client_ibr.signature_clock_skew"
+PARAM_MAX_LIFETIME = "spp_dci_client_ibr.signature_max_lifetime"
+PARAM_MAX_BODY = "spp_dci_client_ibr.callback_max_bytes"
+
+
+class OdooTrustStore(TrustStore):
+    """Trusted senders are the active ``spp.dci.ibr.sender`` records."""
+
+    def __init__(self, env, authorization=None):
+        self.env = env
+        self.authorization = authorization or ""
+        self.senders = {}
+
+    def sender(self, sender_id):
+        if sender_id not in self.senders:
+            record = self.env["spp.dci.ibr.sender"].get_by_sender_id(sender_id)
+            if not record:
+                raise SenderInvalid(f"sender {sender_id!r} is not a trusted IBR")
+            self.senders[sender_id] = record
+        return self.senders[sender_id]
+
+    def keys_for(self, sender_id):
+        record = self.sender(sender_id)
+        token = record.sudo().callback_token  # a secret: only compared, never shown
+        if token and not hmac.compare_digest(self.authorization, f"Bearer {token}"):
+            raise Unauthorized("this IBR's callbacks need its bearer token")
+        return record.get_verifier()
+
+    def refresh(self, sender_id):
+        return self.sender(sender_id)._refresh_keys_if_allowed()
+
+
+class DciCallbackService(models.AbstractModel):
+    _name = "spp.dci.callback.service"
+    _description = "DCI IBR Callback Processing"
+
+    # -- configuration -----------------------------------------------------
+
+    def _param(self, key, default):
+        return self.env["ir.config_parameter"].sudo().get_param(key, default)
+
+    def _policy(self):
+        return SignaturePolicy(
+            skew=int(self._param(PARAM_SKEW, 60)),
+            max_lifetime=int(self._param(PARAM_MAX_LIFETIME, 3600)),
+        )
+
+    def _allow_unsigned(self):
+        return str(self._param(PARAM_ALLOW_UNSIGNED, "")).lower() in ("1", "true", "yes")
+
+    def max_body_bytes(self):
+        return int(self._param(PARAM_MAX_BODY, 2 * 1024 * 1024))
+
+    def _our_ids(self):
+        return set(self.env["spp.dci.ibr.connection"].search([]).mapped("our_sender_id"))
+
+    # -- the routes --------------------------------------------------------
+
+    @api.model
+    def on_search(self, raw, authorization=None):
+        """Handle an ``on-search`` callback body; return ``(status, body)``."""
+        return self._receive(raw, authorization, "on-search", SearchResponse, self._apply_search)
+
+    @api.model
+    def on_subscribe(self, raw, authorization=None):
+        """Handle an ``on-subscribe`` callback body; return ``(status, body)``."""
+        return self._receive(
+            raw, authorization, "on-subscribe", SubscribeResponse, self._apply_subscribe
+        )
+
+    def _receive(self, raw, authorization, action, model, apply):
+        trust = OdooTrustStore(self.env, authorization)
+        try:
+            with self.env.cr.savepoint():
+                accepted = accept(
+                    raw,
+                    action=action,
+                    message_model=model,
+                    our_id=self._our_ids(),
+                    trust=trust,
+                    replay_guard=OdooReplayGuard(self.env),
+                    policy=self._policy(),
+                    allow_unsigned=self._allow_unsigned(),
+                    callback="auto",
+                    max_bytes=self.max_body_bytes(),
+                )
+                if not accepted.is_duplicate:
+                    apply(accepted, trust.sender(accepted.sender_id))
+        except DCIError as exc:
+            _logger.info("refused %s callback: %s %s", action, exc.code, exc.message)
+            return exc.http_status, messages.err_ack(exc)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise  # Odoo retries the request; the retry sees the other delivery
+        except Exception:
+            _logger.exception("could not apply %s callback", action)
+            error = ServiceUnavailable("the callback could not be applied; send it again")
+            return error.http_status, messages.err_ack(error)
+        if accepted.is_duplicate:
+            _logger.info(
+                "duplicate %s message %s acknowledged, not applied",
+                action,
+                accepted.header.message_id,
+            )
+        return 200, messages.ack()
+
+    # -- applying ----------------------------------------------------------
+
+    def _apply_search(self, accepted, sender):
+        header, response = accepted.header, accepted.message
+        orphans = self.env["spp.dci.callback.orphan"]
+        if response is None:  # a header-level rejection without a message
+            orphans.create(
+                {
+                    "sender_id": sender.sender_id,
+                    "reason": (
+                        f"message rejected: {header.status_reason_code or 'rjct'} "
+                        f"{header.status_reason_message or ''}"
+                    )[:250],
+                }
+            )
+            return
+        unmatched = self.env["spp.dci.duplication.check"]._apply_search_response(response, sender)
+        if unmatched:
+            _logger.warning(
+                "%s on-search item(s) from %s matched no waiting check",
+                len(unmatched),
+                sender.sender_id,
+            )
+            orphans._log_items(
+                unmatched, sender.sender_id, response.transaction_id, response.correlation_id
+            )
+
+    def _apply_subscribe(self, accepted, sender):
+        response = accepted.message
+        if response is None:
+            return
+        subscriptions = self.env["spp.dci.ibr.subscription"]
+        for item in response.subscribe_response:
+            common = {
+                "sender_id": sender.sender_id,
+                "transaction_id": response.transaction_id,
+                "correlation_id": response.correlation_id,
+                "reference_id": item.reference_id,
+                "status": item.status,
+                "status_reason": " ".join(
+                    filter(None, (item.status_reason_code, item.status_reason_message))
+                )[:250]
+                or False,
+                "timestamp": item.timestamp,
+            }
+            infos = item.subscriptions or [{}]
+            subscriptions.create(
+                [
+                    dict(
+                        common,
+                        code=info.get("code"),
+                        subscription_status=info.get("status"),
+                        timestamp=info.get("timestamp") or item.timestamp,
+                    )
+                    for info in infos
+                ]
+            )

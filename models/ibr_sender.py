@@ -1,0 +1,256 @@
+"""Trusted IBR senders: whose signed callbacks we accept, with which keys."""
+
+import logging
+import re
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..dci.errors import DCIError
+from ..dci.keys import KeySet, parse_jwks, public_key_from_pem
+from ..dci.netguard import FetchPolicy, fetch_json
+
+_logger = logging.getLogger(__name__)
+
+SENDER_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]+$")
+PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
+PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
+
+
+class IbrSender(models.Model):
+    _name = "spp.dci.ibr.sender"
+    _description = "Trusted IBR Sender"
+    _order = "name"
+
+    name = fields.Char(required=True)
+    sender_id = fields.Char(
+        required=True,
+        index=True,
+        help="The sender_id the IBR puts in its message headers and key ids.",
+    )
+    jwks_url = fields.Char(string="JWKS URL", help="Where the IBR publishes its public keys.")
+    public_key = fields.Text(
+        help="PEM public key in use. Filled from the JWKS, or pasted by hand when the "
+        "IBR publishes no JWKS.",
+    )
+    algorithm = fields.Selection(
+        [("ed25519", "Ed25519"), ("rs256", "RSA-256")], default="ed25519", required=True
+    )
+    last_key_fetch = fields.Datetime(readonly=True)
+    last_fetch_error = fields.Text(readonly=True)
+    active = fields.Boolean(default=True)
+    notes = fields.Text()
+    key_ids = fields.One2many("spp.dci.ibr.sender.key", "sender_id", string="Keys")
+    published_key_count = fields.Integer(compute="_compute_published_key_count")
+    callback_token = fields.Char(
+        groups="base.group_system",
+        help="Optional: when set, this IBR's callbacks must also carry "
+        "'Authorization: Bearer <token>'.",
+    )
+
+    _sender_id_unique = models.Constraint(
+        "UNIQUE(sender_id)", "Another IBR sender already uses this sender ID."
+    )
+
+    @api.depends("key_ids.state")
+    def _compute_published_key_count(self):
+        for sender in self:
+            sender.published_key_count = len(
+                sender.key_ids.filtered(lambda k: k.state == "published")
+            )
+
+    @api.constrains("sender_id")
+    def _check_sender_id(self):
+        for sender in self:
+            if not SENDER_ID_FORMAT.match(sender.sender_id or ""):
+                raise ValidationError(
+                    self.env._(
+                        "Sender ID %(id)r may only contain letters, digits, '.', '-' and '_'.",
+                        id=sender.sender_id,
+                    )
+                )
+
+    @api.constrains("jwks_url")
+    def _check_jwks_url(self):
+        for sender in self.filtered("jwks_url"):
+            if not re.match(r"^https?://[^\s/]+", sender.jwks_url):
+                raise ValidationError(self.env._("The JWKS URL must be an http(s) URL."))
+
+    @api.constrains("public_key")
+    def _check_public_key(self):
+        for sender in self.filtered("public_key"):
+            try:
+                public_key_from_pem(sender.public_key)
+            except DCIError as exc:
+                raise ValidationError(
+                    self.env._("The public key is not usable: %(reason)s", reason=exc.message)
+                ) from None
+
+    # -- lookups used by the callback API ------------------------------------
+
+    @api.model
+    def get_by_sender_id(self, sender_id):
+        """The active sender with this id (empty recordset if none)."""
+        return self.search([("sender_id", "=", sender_id), ("active", "=", True)], limit=1)
+
+    def get_verifier(self):
+        """The core :class:`KeySet` that verifies this sender's signatures.
+
+        Published JWKS keys are chosen by kid; a hand-pasted PEM (no JWKS key
+        lines) answers for any kid of this sender.
+        """
+        self.ensure_one()
+        keys = [line._to_public_key() for line in self.key_ids if line.state == "published"]
+        default = None
+        if not keys and self.public_key:
+            default = public_key_from_pem(
+                self.public_key,
+                kid=f"{self.sender_id}|manual|{self.algorithm}",
+                algorithm=self.algorithm,
+            )
+        return KeySet(keys, default=default)
+
+    # -- fetching keys -------------------------------------------------------
+
+    def _fetch_policy(self):
+        allow = self.env["ir.config_parameter"].sudo().get_param(PARAM_ALLOW_PRIVATE)
+        return FetchPolicy(allow_private=str(allow).lower() in ("1", "true", "yes"))
+
+    def _jwk_to_pem(self, jwk):
+        """Hook: turn one JWK into a core PublicKey. Override to accept more formats."""
+        from ..dci.keys import public_key_from_jwk
+
+        return public_key_from_jwk(jwk)
+
+    def _fetch_keys(self):
+        """Fetch and validate this sender's JWKS; return its keys. Raises DCIError."""
+        self.ensure_one()
+        if not self.jwks_url:
+            raise DCIError(self.env._("No JWKS URL is configured."))
+        document = fetch_json(self.jwks_url, self._fetch_policy())
+        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+            raise DCIError(self.env._("The JWKS has no 'keys' list."))
+        parse_jwks(document)  # whole-document checks: private material refused
+        prefix = f"{self.sender_id}|"
+        keys, problems = [], []
+        for jwk in document["keys"]:
+            kid = jwk.get("kid", "") if isinstance(jwk, dict) else ""
+            if not kid.startswith(prefix):
+                continue
+            try:
+                keys.append(self._jwk_to_pem(jwk))
+            except DCIError as exc:
+                problems.append(f"{kid}: {exc.message}")
+        if not keys:
+            reason = "; ".join(problems) or self.env._(
+                "no key id starts with %(prefix)r", prefix=prefix
+            )
+            raise DCIError(self.env._("No usable key for this sender: %(r)s", r=reason))
+        return keys
+
+    def fetch_public_key(self):
+        """Fetch the JWKS and store its keys (no UI). Raises UserError on failure,
+        leaving the stored keys untouched."""
+        for sender in self:
+            try:
+                keys = sender._fetch_keys()
+            except DCIError as exc:
+                raise UserError(
+                    self.env._(
+                        "Could not fetch the keys of %(name)s: %(reason)s",
+                        name=sender.name,
+                        reason=exc.message,
+                    )
+                ) from None
+            sender._store_keys(keys)
+        return True
+
+    def _store_keys(self, keys):
+        """Upsert key lines; keys no longer published become retired."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        by_kid = {line.kid: line for line in self.key_ids}
+        seen = set()
+        for key in keys:
+            vals = {
+                "algorithm": key.algorithm,
+                "public_key": key.pem,
+                "fingerprint": key.fingerprint,
+                "fetched_at": now,
+                "state": "published",
+            }
+            line = by_kid.get(key.kid)
+            if line:
+                line.write(vals)
+            else:
+                self.env["spp.dci.ibr.sender.key"].create(
+                    {**vals, "sender_id": self.id, "kid": key.kid}
+                )
+            seen.add(key.kid)
+        self.key_ids.filtered(lambda k: k.kid not in seen and k.state == "published").write(
+            {"state": "retired"}
+        )
+        current = keys[0]
+        self.write(
+            {
+                "public_key": current.pem,
+                "algorithm": current.algorithm,
+                "last_key_fetch": now,
+                "last_fetch_error": False,
+            }
+        )
+
+    def action_fetch_public_key(self):
+        """Button: fetch keys and say how it went."""
+        self.fetch_public_key()
+        count = sum(len(s.key_ids.filtered(lambda k: k.state == "published")) for s in self)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Keys fetched"),
+                "message": self.env._("%(count)s published key(s) stored.", count=count),
+                "type": "success",
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
+    def _refresh_keys_if_allowed(self):
+        """Refresh once on an unknown kid, at most once per configured interval.
+
+        Returns the new KeySet or None. Failures are recorded, never raised:
+        the caller then refuses the unknown kid.
+        """
+        self.ensure_one()
+        if not self.jwks_url:
+            return None
+        interval = int(
+            self.env["ir.config_parameter"].sudo().get_param(PARAM_REFRESH_INTERVAL, 300)
+        )
+        last = self.last_key_fetch
+        if last and (fields.Datetime.now() - last).total_seconds() < interval:
+            return None
+        try:
+            keys = self._fetch_keys()
+        except DCIError as exc:
+            self.write({"last_key_fetch": fields.Datetime.now(), "last_fetch_error": exc.message})
+            return None
+        self._store_keys(keys)
+        return self.get_verifier()
+
+    @api.model
+    def _cron_refresh_keys(self):
+        """Daily: refresh every active sender with a JWKS URL; one failure never
+        stops the others and stays visible on that sender."""
+        for sender in self.search([("jwks_url", "!=", False)]):
+            try:
+                with self.env.cr.savepoint():
+                    sender._store_keys(sender._fetch_keys())
+            except DCIError as exc:
+                sender.last_fetch_error = exc.message
+                _logger.warning(
+                    "IBR sender %s: key refresh failed: %s", sender.sender_id, exc.message
+                )
+            except Exception:  # one broken sender must not stop the others
+                _logger.exception("IBR sender %s: key refresh crashed", sender.sender_id)
+                sender.last_fetch_error = self.env._("Unexpected error, see the server log.")

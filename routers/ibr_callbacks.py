@@ -1,0 +1,70 @@
+"""HTTP routes IBRs call: signed callbacks in, acknowledgements out.
+
+Handlers only move bytes: the body (size-capped, JSON only) goes to
+``spp.dci.callback.service``, which verifies and applies it.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from odoo.api import Environment
+
+from odoo.addons.fastapi.dependencies import odoo_env
+
+from ..dci import messages
+from ..dci.errors import EnvelopeError
+
+ibr_callback_router = APIRouter(tags=["IBR callbacks"])
+
+
+class _BodyTooLarge(EnvelopeError):
+    http_status = 413
+
+
+async def _read_body(request, limit):
+    """The raw body, refused early when it is not JSON or grows past ``limit``."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        error = EnvelopeError(f"content type must be application/json, not {ctype or 'none'}")
+        error.http_status = 415
+        raise error
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _BodyTooLarge(f"body of {declared} bytes exceeds the {limit} allowed")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise _BodyTooLarge(f"body exceeds the {limit} bytes allowed")
+    return bytes(body)
+
+
+async def _handle(request, env, route):
+    service = env["spp.dci.callback.service"]
+    try:
+        raw = await _read_body(request, service.max_body_bytes())
+    except EnvelopeError as exc:
+        return JSONResponse(messages.err_ack(exc), status_code=exc.http_status)
+    status, body = getattr(service, route)(raw, request.headers.get("authorization"))
+    return JSONResponse(body, status_code=status)
+
+
+@ibr_callback_router.post("/ibr/on-search")
+async def on_search(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
+    """Receive an IBR's signed on-search callback and acknowledge it."""
+    return await _handle(request, env, "on_search")
+
+
+@ibr_callback_router.post("/ibr/on-subscribe")
+async def on_subscribe(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
+    """Receive an IBR's signed on-subscribe callback and acknowledge it."""
+    return await _handle(request, env, "on_subscribe")
+
+
+@ibr_callback_router.get("/ibr/jwks.json")
+@ibr_callback_router.get("/.well-known/jwks.json")
+async def jwks(env: Annotated[Environment, Depends(odoo_env)]):
+    """Publish our public signing keys so IBRs can verify our requests."""
+    return JSONResponse(env["spp.dci.ibr.connection"]._public_jwks())
