@@ -13,15 +13,15 @@ import json
 __all__ = ["canonical_bytes", "digest", "digest_candidates"]
 
 
+_ENCODERS = {
+    ascii_only: json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=ascii_only)
+    for ascii_only in (True, False)
+}
+
+
 def canonical_bytes(header, message, *, ascii_only=True):
     """The bytes that are hashed. ``ascii_only`` is the Python/OpenSPP2 form."""
-    text = json.dumps(
-        {"header": header, "message": message},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=ascii_only,
-    )
-    return text.encode()
+    return _ENCODERS[ascii_only].encode({"header": header, "message": message}).encode()
 
 
 def digest(header, message, *, ascii_only=True):

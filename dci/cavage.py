@@ -22,7 +22,9 @@ from .keys import KeyId, normalise_algorithm
 __all__ = ["SignatureParams", "build_signing_string", "sign", "verify"]
 
 SIGNED_HEADERS = ("(created)", "(expires)", "digest")
-_PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([0-9]+))\s*(?:,|$)')
+_PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([0-9]+))')
+_ONE_PARAM = r'\s*[A-Za-z][A-Za-z0-9_-]*\s*=\s*(?:"[^"]*"|[0-9]+)\s*'
+_PARAM_LIST = re.compile(rf"{_ONE_PARAM}(?:,{_ONE_PARAM})*")
 _PREFIX = re.compile(r"^\s*signature\s*:\s*", re.IGNORECASE)
 _UNSIGNED = {"", "unsigned-stub"}
 
@@ -46,16 +48,13 @@ class SignatureParams:
         if not isinstance(value, str):
             raise SignatureInvalid("signature must be a string")
         text = _PREFIX.sub("", value, count=1).strip()
-        params, pos = {}, 0
-        while pos < len(text):
-            match = _PARAM.match(text, pos)
-            if not match or match.end() == pos:
-                raise SignatureInvalid(f"malformed signature parameters near column {pos}")
-            name = match.group(1)
+        if not _PARAM_LIST.fullmatch(text):
+            raise SignatureInvalid("malformed signature parameters")
+        params = {}
+        for name, quoted, bare in _PARAM.findall(text):
             if name in params:
                 raise SignatureInvalid(f"signature parameter {name!r} appears twice")
-            params[name] = match.group(2) if match.group(2) is not None else match.group(3)
-            pos = match.end()
+            params[name] = quoted if quoted or not bare else bare
         kid = params.get("kidId", params.get("keyId"))
         missing = [
             n

@@ -57,17 +57,24 @@ class Accepted:
         return self.delivery != NEW
 
 
-def _too_deep(value, limit):
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values() if isinstance(v, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node if isinstance(v, (dict, list)))
-    return False
+def _too_deep(raw, value, limit):
+    """True when containers nest deeper than ``limit``.
+
+    Fewer opening brackets than ``limit`` cannot nest that deep: the common
+    small envelope is cleared by one C-speed count, without a walk.
+    """
+    if raw.count(b"{") + raw.count(b"[") <= limit:
+        return False
+    level = [value]
+    for _ in range(limit):
+        deeper = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            deeper.extend(c for c in children if type(c) is dict or type(c) is list)
+        if not deeper:
+            return False
+        level = deeper
+    return True
 
 
 def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
@@ -82,7 +89,7 @@ def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
         raise EnvelopeError("body is not an envelope with a header object")
     if "message" in envelope and not isinstance(envelope["message"], dict):
         raise EnvelopeError("envelope message must be an object")
-    if _too_deep(envelope, max_depth):
+    if _too_deep(raw, envelope, max_depth):
         raise EnvelopeError(f"JSON nesting deeper than {max_depth} levels")
     return envelope
 

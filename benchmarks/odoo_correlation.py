@@ -1,0 +1,110 @@
+"""Benchmark 2: applying an on-search callback with 100 vs 100,000 stored checks.
+
+Run inside Odoo 19 (the module installed), it measures the full callback
+path (``spp.dci.callback.service.on_search``: parse, verify, correlate by
+indexed id, apply) and, for comparison, a free-text ``ilike`` lookup on the
+``notes`` field (what the upstream client did). Everything is rolled back.
+
+    odoo-bin shell -c <odoo.conf> -d <db with spp_dci_client_ibr> \\
+        < benchmarks/odoo_correlation.py
+"""
+
+import json
+import statistics
+import time
+
+from odoo.addons.spp_dci_client_ibr.dci import messages
+from odoo.addons.spp_dci_client_ibr.dci.keys import SigningKey
+from odoo.addons.spp_dci_client_ibr.dci.signatures import sign_envelope
+
+SAMPLES = 40
+
+
+def setup(env):
+    key = SigningKey.generate("ibr.bench", key_id="k1")
+    sender = env["spp.dci.ibr.sender"].create({"name": "Bench IBR", "sender_id": "ibr.bench"})
+    sender._store_keys([key.public])
+    connection = env["spp.dci.ibr.connection"].create(
+        {
+            "name": "Bench",
+            "base_url": "http://127.0.0.1:9",
+            "our_sender_id": "spmis.bench",
+            "ibr_sender_id": sender.id,
+        }
+    )
+    partner = env["res.partner"].create({"name": "Bench registrant"})
+    return key, connection, partner
+
+
+def fill(env, connection, partner, total):
+    """Bring the number of waiting checks to ``total`` with one INSERT."""
+    env.flush_all()
+    env.cr.execute("SELECT count(*) FROM spp_dci_duplication_check")
+    missing = total - env.cr.fetchone()[0]
+    if missing > 0:
+        env.cr.execute(
+            """INSERT INTO spp_dci_duplication_check
+                 (partner_id, identifier_type, identifier_value, state, data_source_id,
+                  reference_id, transaction_id, correlation_id, notes, check_date, sent_at)
+               SELECT %s, 'NID', lpad(g::text, 10, '0'), 'checking', %s,
+                      'ref-' || g, 'txn-' || g, 'corr-' || g, 'correlation corr-' || g,
+                      now() at time zone 'UTC', now() at time zone 'UTC'
+                 FROM generate_series(%s, %s) g""",
+            (partner.id, connection.id, total - missing + 1, total),
+        )
+    env.cr.execute("ANALYZE spp_dci_duplication_check")
+    env.invalidate_all()
+
+
+def callback(key, n):
+    item = {
+        "reference_id": f"ref-{n}",
+        "timestamp": messages.now_iso(),
+        "status": "succ",
+        "data": {"reg_records": []},
+    }
+    header = messages.callback_header("on-search", "ibr.bench", status="succ")
+    message = {
+        "transaction_id": f"txn-{n}",
+        "correlation_id": f"corr-{n}",
+        "search_response": [item],
+    }
+    return json.dumps(sign_envelope(header, message, key)).encode()
+
+
+def measure(env, key, total):
+    service = env["spp.dci.callback.service"]
+    checks = env["spp.dci.duplication.check"]
+    apply_times, ilike_times = [], []
+    for i in range(SAMPLES):
+        n = total - i  # a different waiting check each time
+        raw = callback(key, n)
+        start = time.perf_counter()
+        status, _ = service.on_search(raw)
+        env.flush_all()
+        apply_times.append(time.perf_counter() - start)
+        assert status == 200, status
+        start = time.perf_counter()
+        checks.search([("notes", "ilike", f"corr-{n - SAMPLES}")], limit=1).ids
+        ilike_times.append(time.perf_counter() - start)
+    return statistics.median(apply_times), statistics.median(ilike_times)
+
+
+def main(env):
+    env = env(context=dict(env.context, tracking_disable=True))
+    key, connection, partner = setup(env)
+    results = {}
+    for total in (100, 100_000):
+        fill(env, connection, partner, total)
+        results[total] = measure(env, key, total)
+    small, large = results[100], results[100_000]
+    print(f"callback apply, 100 checks:     {small[0] * 1e3:8.2f} ms")
+    print(f"callback apply, 100,000 checks: {large[0] * 1e3:8.2f} ms")
+    print(f"ratio (target <= 1.3):          {large[0] / small[0]:8.2f}x")
+    print(f"notes ilike, 100 checks:        {small[1] * 1e3:8.2f} ms")
+    print(f"notes ilike, 100,000 checks:    {large[1] * 1e3:8.2f} ms")
+    print(f"ilike ratio (for comparison):   {large[1] / small[1]:8.2f}x")
+    env.cr.rollback()
+
+
+main(env)  # noqa: F821 - `env` is provided by `odoo-bin shell`

@@ -1,0 +1,117 @@
+"""Shared fixtures for the Odoo suite: a trusted IBR sender with a real key,
+a connection with our own signing key, registrants, and signed callbacks."""
+
+import json
+
+from odoo.tests.common import TransactionCase, new_test_user
+
+from ..dci import messages
+from ..dci.keys import SigningKey
+from ..dci.signatures import sign_envelope
+
+IBR_SENDER_ID = "ibr.test"
+OUR_SENDER_ID = "spmis.test"
+
+
+class IbrCase(TransactionCase):
+    """An IBR sender we trust (Ed25519), a connection to it, two registrants."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
+        cls.ibr_key = SigningKey.generate(IBR_SENDER_ID, "ed25519", key_id="k1")
+        cls.sender = cls.env["spp.dci.ibr.sender"].create(
+            {"name": "Test IBR", "sender_id": IBR_SENDER_ID}
+        )
+        cls.sender._store_keys([cls.ibr_key.public])
+        cls.connection = cls.env["spp.dci.ibr.connection"].create(
+            {
+                "name": "Test IBR connection",
+                "base_url": "http://127.0.0.1:9",
+                "our_sender_id": OUR_SENDER_ID,
+                "receiver_id": IBR_SENDER_ID,
+                "ibr_sender_id": cls.sender.id,
+            }
+        )
+        cls.connection.action_generate_signing_key()
+        cls.partner = cls.env["res.partner"].create({"name": "Registrant One"})
+        cls.partner2 = cls.env["res.partner"].create({"name": "Registrant Two"})
+        cls.officer = new_test_user(
+            cls.env, login="ibr_officer", groups="spp_dci_client_ibr.group_ibr_officer"
+        )
+        cls.viewer = new_test_user(
+            cls.env, login="ibr_viewer", groups="spp_dci_client_ibr.group_ibr_viewer"
+        )
+
+    def make_check(self, partner=None, value="1000000001", **vals):
+        return self.env["spp.dci.duplication.check"].create(
+            {
+                "partner_id": (partner or self.partner).id,
+                "identifier_type": "NID",
+                "identifier_value": value,
+                "data_source_id": self.connection.id,
+                **vals,
+            }
+        )
+
+    def mark_sent(self, check, transaction_id="txn-1", correlation_id="corr-1"):
+        """Put a check in ``checking`` as if its search had been acknowledged."""
+        reference_id = messages.new_id()
+        check.write(
+            {
+                "state": "checking",
+                "reference_id": reference_id,
+                "transaction_id": transaction_id,
+                "correlation_id": correlation_id,
+                "sent_at": check.check_date,
+            }
+        )
+        return reference_id
+
+    @staticmethod
+    def beneficiary(value, programme="Cash Transfer", status="Active", id_type="NID"):
+        """A spec-shaped IBR ``Beneficiary`` record."""
+        return {
+            "member": {
+                "member_identifier": f"M-{value}",
+                "demographic_info": {
+                    "person": {"identifier_type": id_type, "identifier_value": value}
+                },
+                "programme_identifier": {
+                    "programme": {"programme_identifier": "P1", "programme_name": programme},
+                    "enrolment_status": status,
+                },
+            }
+        }
+
+    def on_search_body(
+        self,
+        items,
+        *,
+        transaction_id="txn-1",
+        correlation_id="corr-1",
+        key=None,
+        sender_id=IBR_SENDER_ID,
+        header_status="succ",
+        **header,
+    ):
+        """Signed ``on-search`` callback bytes for ``items`` (search_response entries)."""
+        head = messages.callback_header(
+            "on-search", sender_id, status=header_status, receiver_id=OUR_SENDER_ID, **header
+        )
+        message = {
+            "transaction_id": transaction_id,
+            "correlation_id": correlation_id,
+            "search_response": items,
+        }
+        envelope = sign_envelope(head, message, key or self.ibr_key)
+        return json.dumps(envelope).encode()
+
+    @staticmethod
+    def item(reference_id, records=(), status="succ", **extra):
+        entry = {"reference_id": reference_id, "timestamp": messages.now_iso(), "status": status}
+        if status == "succ":
+            entry["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
+        entry.update(extra)
+        return entry
