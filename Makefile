@@ -16,11 +16,13 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/pylint --rcfile=.pylintrc --score=n .
 	$(BIN)/python -m pytest core_tests
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pylint --rcfile=.pylintrc .
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py

@@ -25,6 +25,4 @@
         "wizards/check_wizard_views.xml",
         "views/menus.xml",
     ],
-    "installable": True,
-    "application": False,
 }

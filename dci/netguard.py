@@ -106,11 +106,12 @@ class _GuardedAdapter(HTTPAdapter):
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
+        result = super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {
             "http": self._pools[0],
             "https": self._pools[1],
         }
+        return result
 
 
 def guarded_session(policy):

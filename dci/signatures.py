@@ -13,7 +13,14 @@ from . import cavage, jws
 from .canonical import digest
 from .errors import SignatureExpired, SignatureInvalid
 
-__all__ = ["SignaturePolicy", "VerifiedSignature", "sign_envelope", "verify_signature"]
+__all__ = [
+    "SCHEMES",
+    "SignaturePolicy",
+    "VerifiedSignature",
+    "register_scheme",
+    "sign_envelope",
+    "verify_signature",
+]
 
 DEFAULT_LIFETIME = 300
 
@@ -58,6 +65,29 @@ class VerifiedSignature:
     digest: str  # canonical digest of the content: tells a retry from a replay
 
 
+def _verify_jws(value, header, message, key_lookup, policy):
+    _, key = jws.verify(value, header, message, key_lookup, policy)
+    return key, digest(header, message)
+
+
+def _verify_cavage(value, header, message, key_lookup, policy):
+    _, key, content_digest = cavage.verify(value, header, message, key_lookup, policy)
+    return key, content_digest
+
+
+# Signature schemes, tried in order: (name, matches(value), verify(...) -> (key, digest)).
+# The DCI parameter list comes last: it is the default and reports malformed input.
+SCHEMES = [
+    ("jws", jws.looks_like_jws, _verify_jws),
+    ("cavage", lambda value: True, _verify_cavage),
+]
+
+
+def register_scheme(name, matches, verify):
+    """Accept one more signature form (tried before the built-in ones)."""
+    SCHEMES.insert(0, (name, matches, verify))
+
+
 def verify_signature(value, header, message, key_lookup, policy=None):
     """Verify ``value`` over ``header`` and ``message`` (as received).
 
@@ -65,11 +95,11 @@ def verify_signature(value, header, message, key_lookup, policy=None):
     :class:`~dci.errors.UnknownKey`. Raises a :class:`~dci.errors.DCIError`.
     """
     policy = policy or SignaturePolicy()
-    if jws.looks_like_jws(value):
-        _, key = jws.verify(value, header, message, key_lookup, policy)
-        return VerifiedSignature("jws", key.kid, key.algorithm, digest(header, message))
-    _, key, content_digest = cavage.verify(value, header, message, key_lookup, policy)
-    return VerifiedSignature("cavage", key.kid, key.algorithm, content_digest)
+    for name, matches, verify in SCHEMES:
+        if matches(value):
+            key, content_digest = verify(value, header, message, key_lookup, policy)
+            return VerifiedSignature(name, key.kid, key.algorithm, content_digest)
+    raise SignatureInvalid("no signature scheme accepts this signature")  # pragma: no cover
 
 
 def sign_envelope(header, message, signing_key, *, now=None, lifetime=DEFAULT_LIFETIME):

@@ -78,7 +78,8 @@ class DciCallbackService(models.AbstractModel):
         return int(self._param(PARAM_MAX_BODY, 2 * 1024 * 1024))
 
     def _our_ids(self):
-        return set(self.env["spp.dci.ibr.connection"].search([]).mapped("our_sender_id"))
+        connections = self.env["spp.dci.ibr.connection"].search([("our_sender_id", "!=", False)])
+        return set(connections.mapped("our_sender_id"))
 
     # -- the routes --------------------------------------------------------
 
