@@ -1,5 +1,6 @@
 """Builders for the envelopes and acknowledgements we send."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -130,3 +131,8 @@ def err_ack(error, correlation_id=None):
     body = ack(correlation_id, status="ERR")
     body["message"]["error"] = {"code": error.code, "message": error.message[:999]}
     return body
+
+
+def json_bytes(body):
+    """Compact UTF-8 JSON for the wire."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()

@@ -1,0 +1,90 @@
+"""A local HTTP endpoint that receives ``on-search`` callbacks for the CLI.
+
+Each POST runs through :func:`dci.inbound.accept`; accepted messages are
+handed to ``on_accept``, refused ones to ``on_refuse`` with the error, and
+the peer gets the matching ACK or ERR acknowledgement.
+"""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import messages
+from .errors import DCIError
+from .inbound import accept
+from .replay import InMemoryReplayGuard
+from .schemas import SearchResponse
+
+__all__ = ["CallbackListener"]
+
+
+class CallbackListener:
+    def __init__(
+        self,
+        trust,
+        *,
+        our_id,
+        on_accept,
+        on_refuse,
+        allow_unsigned=False,
+        policy=None,
+        host="127.0.0.1",
+        port=0,
+    ):
+        self.trust = trust
+        self.our_id = our_id
+        self.on_accept = on_accept
+        self.on_refuse = on_refuse
+        self.allow_unsigned = allow_unsigned
+        self.policy = policy
+        self.guard = InMemoryReplayGuard()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self.url = f"http://{host}:{self._server.server_address[1]}/on-search"
+
+    def receive(self, raw):
+        """Check one callback; return ``(http_status, ack)``."""
+        try:
+            accepted = accept(
+                raw,
+                action="on-search",
+                message_model=SearchResponse,
+                our_id=self.our_id,
+                trust=self.trust,
+                replay_guard=self.guard,
+                policy=self.policy,
+                allow_unsigned=self.allow_unsigned,
+            )
+        except DCIError as exc:
+            self.on_refuse(exc)
+            return exc.http_status, messages.err_ack(exc)
+        if not accepted.is_duplicate:
+            self.on_accept(accepted)
+        return 200, messages.ack()
+
+    def __enter__(self):
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler_for(listener):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status, body = listener.receive(raw)
+            data = messages.json_bytes(body)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler

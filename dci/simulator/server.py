@@ -1,0 +1,374 @@
+"""A reference IBR speaking the SPDCI IBR API over real HTTP, for demos and tests.
+
+    with IbrSimulator(algorithm="ed25519", page_size=1) as sim:
+        ...  # sim.url, sim.jwks_url, sim.signing_key, sim.stats
+
+Asynchronous searches are acknowledged at once and answered by signed
+``on-search`` callbacks POSTed to the request's ``sender_uri`` from a worker
+thread. ``failures`` injects faults: ``err-ack``, ``http-500``, ``rjct``,
+``drop``, ``duplicate``, ``bad-signature``, ``unsigned``.
+"""
+
+import base64
+import json
+import threading
+import time
+from collections import Counter
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+from .. import messages
+from ..cavage import SignatureParams
+from ..errors import DCIError, SenderInvalid, ServiceUnavailable
+from ..inbound import accept, parse_body
+from ..keys import KeySet, SigningKey
+from ..replay import InMemoryReplayGuard
+from ..schemas import SearchRequest
+from ..signatures import sign_envelope
+from ..trust import TrustStore
+from .dataset import Dataset
+
+__all__ = ["FAILURES", "IbrSimulator"]
+
+FAILURES = frozenset(
+    {"err-ack", "http-500", "rjct", "drop", "duplicate", "bad-signature", "unsigned"}
+)
+
+
+class _ClientKeys(TrustStore):
+    """Trusts the senders whose keys are in the client's JWKS."""
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def keys_for(self, sender_id):
+        own = self.keys.for_sender(sender_id)
+        if not len(own):
+            raise SenderInvalid(f"no key of sender {sender_id!r} in the client JWKS")
+        return own
+
+
+class IbrSimulator:
+    """The simulator: a threaded HTTP server plus a callback worker per search."""
+
+    def __init__(
+        self,
+        *,
+        algorithm="ed25519",
+        sender_id="ibr.sim",
+        dataset=None,
+        latency=0.0,
+        page_size=None,
+        failures=(),
+        client_jwks=None,
+        host="127.0.0.1",
+        port=0,
+    ):
+        unknown = set(failures) - FAILURES
+        if unknown:
+            raise ValueError(f"unknown failure modes: {', '.join(sorted(unknown))}")
+        self.sender_id = sender_id
+        self.signing_key = SigningKey.generate(sender_id, algorithm)
+        self.dataset = dataset or Dataset.sample()
+        self.latency = latency
+        self.page_size = page_size
+        self.failures = frozenset(failures)
+        self.client_keys = (
+            client_jwks if isinstance(client_jwks, KeySet) or client_jwks is None else None
+        )
+        self.stats = Counter()
+        self.transactions = {}  # transaction_id / correlation_id -> SearchResponse dict
+        self._lock = threading.Lock()
+        self._guard = InMemoryReplayGuard()
+        self._threads = []
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self.url = f"http://{host}:{self._server.server_address[1]}"
+        self.jwks_url = self.url + "/.well-known/jwks.json"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def start(self):
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def count(self, name):
+        with self._lock:
+            self.stats[name] += 1
+
+    # -- searching ---------------------------------------------------------
+
+    def read_search(self, raw):
+        """Validate (and verify, with the client's JWKS) a search request."""
+        if self.client_keys is None:
+            envelope = parse_body(raw)
+            return envelope, SearchRequest.model_validate(envelope.get("message") or {})
+        accepted = accept(
+            raw,
+            action="search",
+            message_model=SearchRequest,
+            our_id=self.sender_id,
+            trust=_ClientKeys(self.client_keys),
+            replay_guard=self._guard,
+            callback=False,
+        )
+        return accepted.envelope, accepted.message
+
+    def answer_pages(self, request, correlation_id):
+        """The ``SearchResponse`` messages answering ``request``, one per page."""
+        per_item = []
+        for item in request.search_request:
+            query = item.search_criteria.query
+            if (
+                "rjct" in self.failures
+                or item.search_criteria.query_type != "idtype-value"
+                or not isinstance(query, dict)
+            ):
+                per_item.append((item, None))
+                continue
+            page_size = self.page_size or (
+                item.search_criteria.pagination.page_size
+                if item.search_criteria.pagination
+                else None
+            )
+            per_item.append(
+                (item, (self.dataset.find(query.get("type"), query.get("value")), page_size))
+            )
+        pages_needed = max(
+            [1] + [-(-len(r) // (s or max(len(r), 1))) for _, a in per_item if a for r, s in [a]]
+        )
+        pages = []
+        for number in range(1, pages_needed + 1):
+            items = [self._item(item, answer, number) for item, answer in per_item]
+            items = [i for i in items if i]
+            pages.append(
+                {
+                    "transaction_id": request.transaction_id,
+                    "correlation_id": correlation_id,
+                    "search_response": items,
+                }
+            )
+        return pages
+
+    def _item(self, item, answer, number):
+        stamp = messages.now_iso()
+        if answer is None:
+            if number > 1:
+                return None
+            return {
+                "reference_id": item.reference_id,
+                "timestamp": stamp,
+                "status": "rjct",
+                "status_reason_code": "rjct.search_criteria.invalid",
+                "status_reason_message": "only idtype-value queries are supported here",
+            }
+        records, page_size = answer
+        size = page_size or max(len(records), 1)
+        chunk = records[(number - 1) * size : number * size]
+        if number > 1 and not chunk:
+            return None
+        return {
+            "reference_id": item.reference_id,
+            "timestamp": stamp,
+            "status": "succ",
+            "data": {
+                "version": "1.0.0",
+                "reg_type": messages.IBR_REG_TYPE,
+                "reg_record_type": "Beneficiary",
+                "reg_records": chunk,
+            },
+            "pagination": {"page_size": size, "page_number": number, "total_count": len(records)},
+        }
+
+    def signed(self, action, message, receiver_id, status="succ", total=None):
+        header = messages.callback_header(
+            action,
+            self.sender_id,
+            status=status,
+            receiver_id=receiver_id,
+            total_count=total,
+            completed_count=total,
+        )
+        envelope = sign_envelope(header, message, self.signing_key)
+        if "unsigned" in self.failures:
+            envelope["signature"] = ""
+        elif "bad-signature" in self.failures:
+            params = SignatureParams.parse(envelope["signature"])
+            raw = bytearray(params.signature_bytes())
+            raw[0] ^= 0xFF
+            envelope["signature"] = replace(
+                params, signature=base64.b64encode(bytes(raw)).decode()
+            ).format()
+        return envelope
+
+    def remember(self, pages):
+        merged = _merge(pages)
+        with self._lock:
+            self.transactions[merged["transaction_id"]] = merged
+            self.transactions[merged["correlation_id"]] = merged
+
+    def send_callbacks(self, envelope, pages):
+        """Worker: POST each page to the requester's ``sender_uri``."""
+        target = envelope["header"].get("sender_uri")
+        receiver = envelope["header"].get("sender_id")
+        if not target or "drop" in self.failures:
+            self.count("callbacks_dropped")
+            return
+        for page in pages:
+            body = json.dumps(
+                self.signed("on-search", page, receiver, total=len(page["search_response"]))
+            )
+            for _ in range(2 if "duplicate" in self.failures else 1):
+                try:
+                    requests.post(
+                        target, data=body, timeout=10, headers={"Content-Type": "application/json"}
+                    )
+                    self.count("callbacks_sent")
+                except requests.RequestException:
+                    self.count("callbacks_failed")
+
+    def spawn(self, target, *args):
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+
+def _merge(pages):
+    """All pages of an answer as one ``SearchResponse`` message."""
+    return dict(pages[0], search_response=[i for p in pages for i in p["search_response"]])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim = None  # set per server by _handler_for
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # quiet: the CLI prints its own progress
+        pass
+
+    def _reply(self, status, body):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/.well-known/jwks.json":
+            return self._reply(200, self.sim.signing_key.jwks())
+        return self._reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
+
+    def do_POST(self):
+        self.sim.count("requests")
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.sim.latency:  # every request takes this long to answer
+            time.sleep(self.sim.latency)
+        if "http-500" in self.sim.failures:
+            return self._reply(500, {"errors": [{"code": "500", "message": "injected"}]})
+        if "err-ack" in self.sim.failures:
+            return self._reply(
+                200, messages.err_ack(ServiceUnavailable("the simulator was told to refuse"))
+            )
+        route = {
+            "/registry/search": self.search,
+            "/registry/sync/search": self.sync_search,
+            "/registry/txn/status": self.txn_status,
+            "/registry/sync/txn/status": self.txn_status,
+            "/registry/sync/enrolled": self.enrolled,
+        }.get(self.path)
+        if route is None:
+            return self._reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
+        try:
+            return route(raw)
+        except DCIError as exc:
+            return self._reply(exc.http_status, messages.err_ack(exc))
+
+    def search(self, raw):
+        envelope, request = self.sim.read_search(raw)
+        correlation_id = messages.new_id()
+        pages = self.sim.answer_pages(request, correlation_id)
+        self.sim.remember(pages)
+        self.sim.spawn(self.sim.send_callbacks, envelope, pages)
+        self._reply(200, messages.ack(correlation_id))
+
+    def sync_search(self, raw):
+        envelope, request = self.sim.read_search(raw)
+        correlation_id = messages.new_id()
+        pages = self.sim.answer_pages(request, correlation_id)
+        self.sim.remember(pages)
+        answer = _merge(pages)
+        for item in answer["search_response"]:  # one answer carries every record
+            item.pop("pagination", None)
+        self._reply(
+            200,
+            self.sim.signed(
+                "on-search",
+                answer,
+                envelope["header"].get("sender_id"),
+                total=len(answer["search_response"]),
+            ),
+        )
+
+    def txn_status(self, raw):
+        envelope = parse_body(raw)
+        query = (envelope.get("message") or {}).get("txnstatus_request") or {}
+        with self.sim._lock:
+            known = self.sim.transactions.get(query.get("attribute_value"))
+        if known is None:
+            return self._reply(
+                200,
+                self.sim.signed(
+                    "txn-on-status", {}, envelope["header"].get("sender_id"), status="rjct"
+                ),
+            )
+        message = {
+            "transaction_id": envelope["message"].get("transaction_id"),
+            "correlation_id": known["correlation_id"],
+            "txnstatus_response": {"txn_type": "search", "txn_status": known},
+        }
+        self._reply(
+            200, self.sim.signed("txn-on-status", message, envelope["header"].get("sender_id"))
+        )
+
+    def enrolled(self, raw):
+        envelope = parse_body(raw)
+        message = envelope.get("message") or {}
+        query = (message.get("enrolled_criteria") or {}).get("query") or {}
+        records = self.sim.dataset.find(query.get("type"), query.get("value"))
+        active = [
+            r
+            for r in records
+            if r["member"]["programme_identifier"].get("enrolment_status", "").lower() == "active"
+        ]
+        answer = {
+            "transaction_id": message.get("transaction_id"),
+            "correlation_id": messages.new_id(),
+            "enrolled_response": [
+                {
+                    "reference_id": messages.new_id(),
+                    "timestamp": messages.now_iso(),
+                    "status": "succ",
+                    "enrolled_status": "yes" if active else "no",
+                }
+            ],
+        }
+        self._reply(200, self.sim.signed("on-search", answer, envelope["header"].get("sender_id")))
+
+
+def _handler_for(sim):
+    return type("Handler", (_Handler,), {"sim": sim})
