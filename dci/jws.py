@@ -24,6 +24,12 @@ _COMPACT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _JOSE_NAMES = {ED25519: "EdDSA", "rs256": "RS256"}
 
 
+def _registry(algorithm):
+    # Peers add claims such as iat/exp to the protected header: accept them,
+    # and allow exactly the one algorithm the key itself dictates.
+    return jws.JWSRegistry(algorithms=[algorithm], strict_check_header=False)
+
+
 def looks_like_jws(value):
     return isinstance(value, str) and bool(_COMPACT.match(value.strip()))
 
@@ -47,7 +53,10 @@ def sign(header, message, signing_key, *, extra_headers=None):
     cls = OKPKey if signing_key.algorithm == ED25519 else RSAKey
     payload = json.dumps({"header": header, "message": message}, separators=(",", ":"))
     return jws.serialize_compact(
-        protected, payload.encode(), cls.import_key(signing_key.private_key)
+        protected,
+        payload.encode(),
+        cls.import_key(signing_key.private_key),
+        registry=_registry(protected["alg"]),
     )
 
 
@@ -65,7 +74,7 @@ def verify(value, header, message, key_lookup, policy):
     if declared != key.algorithm:
         raise SignatureInvalid(f"JWS alg {protected['alg']!r} does not fit key {key.kid!r}")
     try:
-        token = jws.deserialize_compact(value, _jose_key(key), algorithms=[protected["alg"]])
+        token = jws.deserialize_compact(value, _jose_key(key), registry=_registry(protected["alg"]))
     except (JoseError, ValueError) as exc:
         raise SignatureInvalid(f"JWS does not verify: {exc}") from None
     try:

@@ -1,0 +1,132 @@
+"""Shared fixtures of the core suite: keys, a fixed clock, signed callbacks."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dci import messages
+from dci.keys import KeySet, SigningKey
+from dci.replay import InMemoryReplayGuard
+from dci.signatures import SignaturePolicy, sign_envelope
+from dci.trust import StaticTrustStore
+
+SENDER = "ibr.example"
+RECEIVER = "spmis.example"
+NOW = 1_800_000_000
+
+
+@pytest.fixture(scope="session")
+def ed_key():
+    return SigningKey.generate(SENDER, "ed25519", key_id="ed1")
+
+
+@pytest.fixture(scope="session")
+def rsa_key():
+    return SigningKey.generate(SENDER, "rs256", key_id="rsa1")
+
+
+@pytest.fixture(params=["ed25519", "rs256"])
+def any_key(request, ed_key, rsa_key):
+    return ed_key if request.param == "ed25519" else rsa_key
+
+
+@pytest.fixture
+def policy():
+    return SignaturePolicy(skew=60, max_lifetime=3600, clock=lambda: NOW)
+
+
+@pytest.fixture
+def keyset(ed_key, rsa_key):
+    return KeySet([ed_key.public, rsa_key.public])
+
+
+@pytest.fixture
+def trust(keyset):
+    return StaticTrustStore({SENDER: keyset})
+
+
+@pytest.fixture
+def guard():
+    return InMemoryReplayGuard(clock=lambda: NOW)
+
+
+def search_response(reference_id="ref-1", records=(), status="succ"):
+    item = {"reference_id": reference_id, "timestamp": "2027-01-15T10:00:00Z", "status": status}
+    if status == "succ":
+        item["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
+    return {"transaction_id": "txn-1", "correlation_id": "corr-1", "search_response": [item]}
+
+
+def on_search(key, message=None, *, now=NOW, sender_id=SENDER, **header_extra):
+    """A signed on-search envelope (dict) created at ``now``."""
+    header = messages.callback_header(
+        "on-search", sender_id, status="succ", receiver_id=RECEIVER, **header_extra
+    )
+    return sign_envelope(header, message or search_response(), key, now=now)
+
+
+def raw(envelope):
+    return json.dumps(envelope).encode()
+
+
+class LoopbackServer:
+    """A tiny HTTP server on 127.0.0.1 whose answers a test scripts.
+
+    ``routes`` maps a path to ``(status, headers, body_bytes)`` or a callable
+    ``(handler, body) -> (status, headers, body_bytes)``; requests are recorded.
+    """
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.requests.append((self.command, self.path, dict(self.headers), body))
+                answer = server.routes.get(self.path, (404, {}, b"{}"))
+                if callable(answer):
+                    answer = answer(self, body)
+                status, headers, payload = answer
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def loopback():
+    servers = []
+
+    def start(routes):
+        server = LoopbackServer(routes).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()

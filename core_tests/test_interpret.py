@@ -1,0 +1,118 @@
+"""What an IBR answer means: no / possible / confirmed match, and programmes."""
+
+import pytest
+
+from dci.interpret import (
+    CONFIRMED_MATCH,
+    NO_MATCH,
+    POSSIBLE_MATCH,
+    Interpretation,
+    classify,
+    interpret_item,
+    record_enrolments,
+)
+from dci.schemas import SearchResponseItem
+from dci.simulator.dataset import beneficiary
+
+
+def test_no_records_is_no_match():
+    assert classify([], "NID", "1") == Interpretation(NO_MATCH)
+
+
+@pytest.mark.parametrize(
+    "records,expected,programmes",
+    [
+        ([beneficiary("NID", "1", "Cash")], CONFIRMED_MATCH, ("Cash",)),
+        ([beneficiary("nid", "1", "Cash")], CONFIRMED_MATCH, ("Cash",)),  # type case
+        ([beneficiary("NID", "1", "Cash", status="Exited")], POSSIBLE_MATCH, ("Cash",)),
+        ([beneficiary("NID", "1", "Cash", status="inactive")], POSSIBLE_MATCH, ("Cash",)),
+        ([beneficiary("NID", "2", "Cash")], POSSIBLE_MATCH, ("Cash",)),  # other identifier
+        ([beneficiary("UIN", "1", "Cash")], POSSIBLE_MATCH, ("Cash",)),  # other type
+        (
+            [beneficiary("NID", "1", "A", status="Exited"), beneficiary("NID", "1", "B")],
+            CONFIRMED_MATCH,
+            ("A", "B"),
+        ),
+        ([beneficiary("NID", "1", "A"), beneficiary("NID", "1", "A")], CONFIRMED_MATCH, ("A",)),
+        ([{"unexpected": "shape"}], POSSIBLE_MATCH, ()),
+    ],
+)
+def test_spec_records(records, expected, programmes):
+    interpretation = classify(records, "NID", "1")
+    assert (interpretation.result, interpretation.programmes) == (expected, programmes)
+    assert interpretation.record_count == len(records)
+
+
+@pytest.mark.parametrize(
+    "record,programmes,active",
+    [
+        ({"programs": ["Cash", "Food"]}, ["Cash", "Food"], [True, True]),
+        (
+            {"programs": [{"name": "A"}, {"program_name": "B"}, {"id": "C"}, {"code": "D"}]},
+            ["A", "B", "C", "D"],
+            [True] * 4,
+        ),
+        (
+            {
+                "enrollments": [
+                    {"program_name": "A", "status": "active"},
+                    {"program_id": "P9", "status": "ended"},
+                ]
+            },
+            ["A", "P9"],
+            [True, False],
+        ),
+        ({"programs": [{}, "", None]}, [], []),
+    ],
+)
+def test_other_record_shapes(record, programmes, active):
+    enrolments = record_enrolments(record)
+    assert [e.programme for e in enrolments] == programmes
+    assert [e.active for e in enrolments] == active
+
+
+def test_plain_shapes_confirm_with_identifier():
+    record = {"identifiers": [{"type": "NID", "value": "1"}], "programs": ["Cash"]}
+    assert classify([record], "NID", "1").result == CONFIRMED_MATCH
+    assert classify([record], "NID", "2").result == POSSIBLE_MATCH
+
+
+def test_merge_keeps_the_strongest_result():
+    first = Interpretation(POSSIBLE_MATCH, ("A",), 1)
+    second = Interpretation(CONFIRMED_MATCH, ("B", "A"), 2)
+    merged = first.merge(second)
+    assert merged == Interpretation(CONFIRMED_MATCH, ("A", "B"), 3)
+    assert Interpretation(NO_MATCH).merge(first).result == POSSIBLE_MATCH
+
+
+def _item(**fields):
+    return SearchResponseItem.model_validate(
+        {"reference_id": "r", "timestamp": "2027-01-01T00:00:00Z", "status": "succ", **fields}
+    )
+
+
+def test_interpret_item_pages_and_rejections():
+    page1 = _item(
+        data={"reg_records": [beneficiary("NID", "1", "A")]},
+        pagination={"page_size": 1, "page_number": 1, "total_count": 2},
+    )
+    outcome = interpret_item(page1, "NID", "1")
+    assert outcome.more_pages and outcome.interpretation.result == CONFIRMED_MATCH
+    page2 = _item(
+        data={"reg_records": [beneficiary("NID", "1", "B")]},
+        pagination={"page_size": 1, "page_number": 2, "total_count": 2},
+    )
+    assert not interpret_item(page2, "NID", "1").more_pages
+    rejected = _item(
+        status="rjct",
+        status_reason_code="rjct.search_criteria.invalid",
+        status_reason_message="bad query",
+    )
+    outcome = interpret_item(rejected, "NID", "1")
+    assert (outcome.status, outcome.reason_code, outcome.interpretation) == (
+        "rjct",
+        "rjct.search_criteria.invalid",
+        None,
+    )
+    assert interpret_item(_item(status="pdng"), "NID", "1").status == "pdng"
+    assert interpret_item(_item(), "NID", "1").interpretation.result == NO_MATCH
