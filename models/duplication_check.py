@@ -369,7 +369,7 @@ class DuplicationCheck(models.Model):
         restart loses nothing; re-triggers itself while work remains."""
         cron = self.env["ir.cron"]
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
-        connections = self.env["spp.dci.ibr.connection"].search([])
+        connections = self.env["spp.dci.ibr.connection"].search([("active", "=", True)])
         for connection in connections:
             while True:
                 self.env.cr.execute(
@@ -400,7 +400,9 @@ class DuplicationCheck(models.Model):
         self.env["spp.dci.callback.orphan"]._reconcile()
         now = fields.Datetime.now()
         for connection in (
-            self.env["spp.dci.ibr.connection"].with_context(active_test=False).search([])
+            self.env["spp.dci.ibr.connection"]
+            .with_context(active_test=False)
+            .search([("stale_after_minutes", ">", 0)])
         ):
             limit = fields.Datetime.subtract(now, minutes=connection.stale_after_minutes)
             stale = self.search(
