@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .canonical import digest, digest_candidates
 from .errors import KeyFormatError, SignatureInvalid, SignatureMissing
-from .keys import KeyId, normalise_algorithm
+from .keys import normalise_algorithm
 
 __all__ = ["SignatureParams", "build_signing_string", "sign", "verify"]
 
@@ -27,6 +27,7 @@ _ONE_PARAM = r'\s*[A-Za-z][A-Za-z0-9_-]*\s*=\s*(?:"[^"]*"|[0-9]+)\s*'
 _PARAM_LIST = re.compile(rf"{_ONE_PARAM}(?:,{_ONE_PARAM})*")
 _PREFIX = re.compile(r"^\s*signature\s*:\s*", re.IGNORECASE)
 _UNSIGNED = {"", "unsigned-stub"}
+_REQUIRED = ("algorithm", "created", "expires", "headers", "signature")
 
 
 @dataclass(frozen=True)
@@ -43,51 +44,37 @@ class SignatureParams:
 
     @classmethod
     def parse(cls, value):
-        if value is None or (isinstance(value, str) and value.strip() in _UNSIGNED):
-            raise SignatureMissing()
         if not isinstance(value, str):
+            if value is None:
+                raise SignatureMissing()
             raise SignatureInvalid("signature must be a string")
-        text = _PREFIX.sub("", value, count=1).strip()
+        text = value.strip()
+        if text in _UNSIGNED:
+            raise SignatureMissing()
+        if text[:9].lower() == "signature":
+            text = _PREFIX.sub("", text, count=1)
         if not _PARAM_LIST.fullmatch(text):
             raise SignatureInvalid("malformed signature parameters")
         params = {}
         for name, quoted, bare in _PARAM.findall(text):
             if name in params:
                 raise SignatureInvalid(f"signature parameter {name!r} appears twice")
-            params[name] = quoted if quoted or not bare else bare
-        kid = params.get("kidId", params.get("keyId"))
-        missing = [
-            n
-            for n, v in (
-                ("kidId", kid),
-                ("algorithm", params.get("algorithm")),
-                ("created", params.get("created")),
-                ("expires", params.get("expires")),
-                ("headers", params.get("headers")),
-                ("signature", params.get("signature")),
-            )
-            if not v
-        ]
-        if missing:
+            params[name] = quoted or bare
+        kid = params.get("kidId") or params.get("keyId")
+        if not kid or not all(params.get(name) for name in _REQUIRED):
+            missing = [n for n in _REQUIRED if not params.get(n)] + ([] if kid else ["kidId"])
             raise SignatureInvalid(f"signature lacks {', '.join(missing)}")
-        for name in ("created", "expires"):
-            if not params[name].isdigit():
-                raise SignatureInvalid(f"signature {name} is not a Unix time")
+        created, expires = params["created"], params["expires"]
+        if not (created.isdigit() and expires.isdigit()):
+            raise SignatureInvalid("signature created/expires are not Unix times")
         headers = tuple(params["headers"].split())
-        if sorted(headers) != sorted(SIGNED_HEADERS):
+        if headers != SIGNED_HEADERS and sorted(headers) != sorted(SIGNED_HEADERS):
             covered = " ".join(SIGNED_HEADERS)
             raise SignatureInvalid(
                 f"signature must cover exactly {covered}, not {params['headers']!r}"
             )
-        return cls(
-            kid=kid,
-            algorithm=params["algorithm"],
-            created=params["created"],
-            expires=params["expires"],
-            headers=headers,
-            signature=params["signature"],
-            namespace=params.get("namespace", ""),
-        )
+        return cls(kid, params["algorithm"], created, expires, headers, params["signature"],
+                   params.get("namespace", ""))
 
     def format(self):
         return (
@@ -104,8 +91,12 @@ class SignatureParams:
 
 
 def _kid_algorithm(kid):
+    """The algorithm a ``sender|key|alg`` kid names (``None`` for other kids)."""
+    parts = kid.split("|")
+    if len(parts) != 3:
+        return None
     try:
-        return KeyId.parse(kid).algorithm
+        return normalise_algorithm(parts[2])
     except KeyFormatError:
         return None
 
