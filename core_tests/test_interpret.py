@@ -98,6 +98,7 @@ def test_interpret_item_pages_and_rejections():
     )
     outcome = interpret_item(page1, "NID", "1")
     assert outcome.more_pages and outcome.interpretation.result == CONFIRMED_MATCH
+    assert outcome.total_pages == 2
     page2 = _item(
         data={"reg_records": [beneficiary("NID", "1", "B")]},
         pagination={"page_size": 1, "page_number": 2, "total_count": 2},

@@ -73,8 +73,15 @@ class SignatureParams:
             raise SignatureInvalid(
                 f"signature must cover exactly {covered}, not {params['headers']!r}"
             )
-        return cls(kid, params["algorithm"], created, expires, headers, params["signature"],
-                   params.get("namespace", ""))
+        return cls(
+            kid,
+            params["algorithm"],
+            created,
+            expires,
+            headers,
+            params["signature"],
+            params.get("namespace", ""),
+        )
 
     def format(self):
         return (

@@ -121,8 +121,9 @@ class _Results:
                         _interpretation=merged,
                         result=merged.result,
                         programmes=list(merged.programmes),
+                        _pages=row.get("_pages", 0) + 1,
                     )
-                    if not outcome.more_pages:
+                    if row["_pages"] >= outcome.total_pages:  # pages may come in any order
                         row["status"] = "completed"
                 elif outcome.status == "rjct":
                     row.update(

@@ -57,6 +57,7 @@ class ItemOutcome:
     reason_code: str | None = None
     reason_message: str | None = None
     more_pages: bool = False
+    total_pages: int = 1  # pages the whole answer has (pages may arrive in any order)
     extra: dict = field(default_factory=dict)
 
 
@@ -169,9 +170,13 @@ def interpret_item(item, identifier_type, identifier_value):
     records = item.data.reg_records if item.data else []
     page = item.pagination
     more = bool(page and page.page_number * page.page_size < page.total_count)
+    total_pages = (
+        max(1, -(-page.total_count // page.page_size)) if page and page.page_size > 0 else 1
+    )
     return ItemOutcome(
         item.reference_id,
         "succ",
         classify(records, identifier_type, identifier_value),
         more_pages=more,
+        total_pages=total_pages,
     )

@@ -325,7 +325,8 @@ class DuplicationCheck(models.Model):
     def _process_ibr_search_result(self, item):
         """Hook: apply one ``search_response`` item (a core ``SearchResponseItem``).
 
-        ``succ`` pages accumulate; the check completes with the last page.
+        ``succ`` pages accumulate; the check completes once every page arrived
+        (in any order: duplicates never reach here, the replay guard stops them).
         ``rjct`` fails it with the IBR's reason; ``pdng``/``rcvd`` leave it waiting.
         """
         self.ensure_one()
@@ -346,7 +347,7 @@ class DuplicationCheck(models.Model):
                 record_count=merged.record_count,
                 pages_received=self.pages_received + 1,
             )
-            if not outcome.more_pages:
+            if vals["pages_received"] >= outcome.total_pages:  # pages may come in any order
                 vals.update(
                     state="completed", completed_at=fields.Datetime.now(), error_message=False
                 )
@@ -370,6 +371,7 @@ class DuplicationCheck(models.Model):
         cron = self.env["ir.cron"]
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
         connections = self.env["spp.dci.ibr.connection"].search([("active", "=", True)])
+        self.flush_model(["queued", "state", "data_source_id"])  # the SELECT below reads SQL
         for connection in connections:
             while True:
                 self.env.cr.execute(

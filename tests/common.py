@@ -2,19 +2,31 @@
 a connection with our own signing key, registrants, and signed callbacks."""
 
 import json
+from urllib.parse import urlsplit
 
-from odoo.tests.common import TransactionCase, new_test_user
+from odoo.tests.common import _super_send, new_test_user
+
+from odoo.addons.fastapi.tests.common import FastAPITransactionCase
 
 from ..dci import messages
 from ..dci.keys import SigningKey
 from ..dci.signatures import sign_envelope
+from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for tests
 
 IBR_SENDER_ID = "ibr.test"
 OUR_SENDER_ID = "spmis.test"
 
 
-class IbrCase(TransactionCase):
+class IbrCase(FastAPITransactionCase):
     """An IBR sender we trust (Ed25519), a connection to it, two registrants."""
+
+    @classmethod
+    def _request_handler(cls, s, r, /, **kw):
+        # Loopback servers started by the tests are reached as they are (Odoo's
+        # test guard would rewrite our (connect, read) timeout tuples).
+        if urlsplit(r.url).hostname == "127.0.0.1":
+            return _super_send(s, r, **kw)
+        return super()._request_handler(s, r, **kw)
 
     @classmethod
     def setUpClass(cls):
@@ -43,6 +55,12 @@ class IbrCase(TransactionCase):
         cls.viewer = new_test_user(
             cls.env, login="ibr_viewer", groups="spp_dci_client_ibr.group_ibr_viewer"
         )
+        cls.env["ir.config_parameter"].sudo().set_param(
+            "spp_dci_client_ibr.allow_private_jwks_urls", "True"
+        )
+
+    def set_param(self, key, value):
+        self.env["ir.config_parameter"].sudo().set_param(f"spp_dci_client_ibr.{key}", value)
 
     def make_check(self, partner=None, value="1000000001", **vals):
         return self.env["spp.dci.duplication.check"].create(
@@ -68,22 +86,6 @@ class IbrCase(TransactionCase):
             }
         )
         return reference_id
-
-    @staticmethod
-    def beneficiary(value, programme="Cash Transfer", status="Active", id_type="NID"):
-        """A spec-shaped IBR ``Beneficiary`` record."""
-        return {
-            "member": {
-                "member_identifier": f"M-{value}",
-                "demographic_info": {
-                    "person": {"identifier_type": id_type, "identifier_value": value}
-                },
-                "programme_identifier": {
-                    "programme": {"programme_identifier": "P1", "programme_name": programme},
-                    "enrolment_status": status,
-                },
-            }
-        }
 
     def on_search_body(
         self,

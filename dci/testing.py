@@ -1,0 +1,53 @@
+"""Test helpers shared by the core suite and the Odoo suite (no Odoo here)."""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+__all__ = ["LoopbackServer"]
+
+
+class LoopbackServer:
+    """A tiny HTTP server on 127.0.0.1 whose answers a test scripts.
+
+    ``routes`` maps a path to ``(status, headers, body_bytes)`` or a callable
+    ``(handler, body) -> (status, headers, body_bytes)``; requests are recorded.
+    """
+
+    def __init__(self, routes):
+        self.routes = routes
+        self.requests = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.requests.append((self.command, self.path, dict(self.headers), body))
+                answer = server.routes.get(self.path, (404, {}, b"{}"))
+                if callable(answer):
+                    answer = answer(self, body)
+                status, headers, payload = answer
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
