@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..dci.errors import DCIError
-from ..dci.keys import KeySet, parse_jwks, public_key_from_pem
+from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
 from ..dci.netguard import FetchPolicy, fetch_json
 
 _logger = logging.getLogger(__name__)
@@ -117,10 +117,17 @@ class IbrSender(models.Model):
         return FetchPolicy(allow_private=str(allow).lower() in ("1", "true", "yes"))
 
     def _jwk_to_pem(self, jwk):
-        """Hook: turn one JWK into a core PublicKey. Override to accept more formats."""
-        from ..dci.keys import public_key_from_jwk
+        """Hook: the PEM public key of one JWK (OKP/Ed25519 or RSA here).
 
-        return public_key_from_jwk(jwk)
+        Override to accept more key formats; raise a ``DCIError`` for a key
+        that cannot be used.
+        """
+        return public_key_from_jwk(jwk).pem
+
+    def _jwk_to_public_key(self, jwk):
+        kid = jwk.get("kid", "")
+        declared = jwk.get("alg") or KeyId.parse(kid).algorithm
+        return public_key_from_pem(self._jwk_to_pem(jwk), kid=kid, algorithm=declared)
 
     def _fetch_keys(self):
         """Fetch and validate this sender's JWKS; return its keys. Raises DCIError."""
@@ -138,7 +145,7 @@ class IbrSender(models.Model):
             if not kid.startswith(prefix):
                 continue
             try:
-                keys.append(self._jwk_to_pem(jwk))
+                keys.append(self._jwk_to_public_key(jwk))
             except DCIError as exc:
                 problems.append(f"{kid}: {exc.message}")
         if not keys:
