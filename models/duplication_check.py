@@ -371,9 +371,10 @@ class DuplicationCheck(models.Model):
         cron = self.env["ir.cron"]
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
         connections = self.env["spp.dci.ibr.connection"].search([("active", "=", True)])
-        self.flush_model(["queued", "state", "data_source_id"])  # the SELECT below reads SQL
         for connection in connections:
             while True:
+                # the SELECT reads SQL: write what the previous batch changed first
+                self.flush_model(["queued", "state", "data_source_id"])
                 self.env.cr.execute(
                     """SELECT id FROM spp_dci_duplication_check
                         WHERE queued AND state = 'ready' AND data_source_id = %s
@@ -384,6 +385,7 @@ class DuplicationCheck(models.Model):
                 if not batch:
                     break
                 try:
+                    batch._ensure_runnable(connection)
                     batch._send_batch(connection)
                 except UserError as exc:  # configuration problem: fail, don't spin
                     batch._mark_failed(str(exc))
