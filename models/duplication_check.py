@@ -15,7 +15,7 @@ from odoo.tools import split_every
 from ..dci import messages
 from ..dci.errors import DCIError, EnvelopeError, PeerRejected, ServiceUnavailable
 from ..dci.interpret import NO_MATCH, Interpretation, interpret_item
-from ..dci.schemas import SearchResponse
+from ..dci.schemas import SearchResponse, SearchResponseItem
 
 _logger = logging.getLogger(__name__)
 
@@ -46,6 +46,15 @@ _CLEARED = {
     "pages_received": 0,
     "record_count": 0,
 }
+
+
+def _pages_by_number(items):
+    """The ``succ`` answer items by page number: a page delivered twice counts once."""
+    return {
+        (item.get("pagination") or {}).get("page_number", 1): item
+        for item in items
+        if item.get("status") == "succ"
+    }
 
 
 class DuplicationCheck(models.Model):
@@ -128,7 +137,7 @@ class DuplicationCheck(models.Model):
                 )
             )
         for connection, checks in self.grouped("data_source_id").items():
-            checks._ensure_runnable(connection)
+            connection = checks._ensure_runnable(connection)
             for chunk in split_every(connection.batch_size, checks.ids, self.browse):
                 chunk._send_batch(connection)
         return True
@@ -173,6 +182,7 @@ class DuplicationCheck(models.Model):
                 )
             )
         connection._signing_key()  # raises a UserError when there is none
+        return connection
 
     def _send_batch(self, connection):
         """One signed search for these checks; every failure ends in ``failed``."""
@@ -263,6 +273,15 @@ class DuplicationCheck(models.Model):
                 "The IBR could not be reached or did not answer in time (%(reason)s). Retry later.",
                 reason=exc.message,
             )
+        if exc.code in ("err.request.unauthorized", "err.request.forbidden") or (
+            isinstance(exc, PeerRejected) and exc.http_status in (401, 403)
+        ):
+            return self.env._(
+                "The IBR did not accept our credentials (%(code)s): %(reason)s. Check the "
+                "connection's authentication and signing key.",
+                code=exc.code,
+                reason=exc.message,
+            )
         if isinstance(exc, PeerRejected):
             return self.env._(
                 "The IBR refused the search (%(code)s): %(reason)s",
@@ -325,8 +344,8 @@ class DuplicationCheck(models.Model):
     def _process_ibr_search_result(self, item):
         """Hook: apply one ``search_response`` item (a core ``SearchResponseItem``).
 
-        ``succ`` pages accumulate; the check completes once every page arrived
-        (in any order: duplicates never reach here, the replay guard stops them).
+        ``succ`` pages are kept; once every page arrived (in any order: the replay
+        guard keeps duplicates out) the check completes with their merged result.
         ``rjct`` fails it with the IBR's reason; ``pdng``/``rcvd`` leave it waiting.
         """
         self.ensure_one()
@@ -335,25 +354,23 @@ class DuplicationCheck(models.Model):
         pages.append(item.dump())
         vals = {"raw_response": json.dumps(pages, ensure_ascii=False)}
         if outcome.status == "succ":
-            so_far = Interpretation(
-                self.result or NO_MATCH,
-                tuple(filter(None, (self.matched_programs or "").split("\n"))),
-                self.record_count,
-            )
-            merged = so_far.merge(outcome.interpretation)
-            vals.update(
-                result=merged.result,
-                matched_programs="\n".join(merged.programmes) or False,
-                record_count=merged.record_count,
-                pages_received=self.pages_received + 1,
-            )
-            if vals["pages_received"] >= outcome.total_pages:  # pages may come in any order
+            answered = _pages_by_number(pages)
+            vals["pages_received"] = len(answered)
+            if len(answered) >= outcome.total_pages:  # pages may come in any order
+                merged = self._merge_pages(answered[n] for n in sorted(answered))
                 vals.update(
-                    state="completed", completed_at=fields.Datetime.now(), error_message=False
+                    state="completed",
+                    result=merged.result,
+                    record_count=merged.record_count,
+                    matched_programs="\n".join(merged.programmes) or False,
+                    completed_at=fields.Datetime.now(),
+                    error_message=False,
                 )
         elif outcome.status == "rjct":
             vals.update(
                 state="failed",
+                result=False,
+                matched_programs=False,
                 error_message=self.env._(
                     "The IBR rejected the search (%(code)s): %(reason)s",
                     code=outcome.reason_code or "rjct",
@@ -361,6 +378,15 @@ class DuplicationCheck(models.Model):
                 ),
             )
         self.write(vals)
+
+    def _merge_pages(self, pages):
+        """The result of a whole answer: its ``succ`` pages read and merged.
+        A check shows no result before its answer is complete."""
+        merged = Interpretation(NO_MATCH)
+        for page in pages:
+            outcome = self._interpret_search_item(SearchResponseItem.model_validate(page))
+            merged = merged.merge(outcome.interpretation)
+        return merged
 
     # -- scheduled jobs ----------------------------------------------------
 
@@ -385,8 +411,7 @@ class DuplicationCheck(models.Model):
                 if not batch:
                     break
                 try:
-                    batch._ensure_runnable(connection)
-                    batch._send_batch(connection)
+                    batch._send_batch(batch._ensure_runnable(connection))
                 except UserError as exc:  # configuration problem: fail, don't spin
                     batch._mark_failed(str(exc))
                 if in_cron and cron._commit_progress(len(batch)) <= 0:

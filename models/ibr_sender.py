@@ -6,12 +6,14 @@ import re
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..dci.errors import DCIError
+from ..dci.errors import DCIError, KeyFormatError
 from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
 from ..dci.netguard import FetchPolicy, fetch_json
+from ..dci.trust import RefreshLimiter
 
 _logger = logging.getLogger(__name__)
 
+_REFRESH_LIMITER = RefreshLimiter()
 SENDER_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]+$")
 PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
 PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
@@ -76,11 +78,11 @@ class IbrSender(models.Model):
             if not re.match(r"^https?://[^\s/]+", sender.jwks_url):
                 raise ValidationError(self.env._("The JWKS URL must be an http(s) URL."))
 
-    @api.constrains("public_key")
+    @api.constrains("public_key", "algorithm")
     def _check_public_key(self):
         for sender in self.filtered("public_key"):
             try:
-                public_key_from_pem(sender.public_key)
+                public_key_from_pem(sender.public_key, algorithm=sender.algorithm)
             except DCIError as exc:
                 raise ValidationError(
                     self.env._("The public key is not usable: %(reason)s", reason=exc.message)
@@ -125,9 +127,14 @@ class IbrSender(models.Model):
         return public_key_from_jwk(jwk).pem
 
     def _jwk_to_public_key(self, jwk):
+        """The verification key of one JWK: its own type, its ``alg`` and the
+        algorithm its kid names must all agree."""
         kid = jwk.get("kid", "")
-        declared = jwk.get("alg") or KeyId.parse(kid).algorithm
-        return public_key_from_pem(self._jwk_to_pem(jwk), kid=kid, algorithm=declared)
+        key = public_key_from_pem(self._jwk_to_pem(jwk), kid=kid, algorithm=jwk.get("alg") or "")
+        named = KeyId.parse(kid).algorithm
+        if named != key.algorithm:
+            raise KeyFormatError(f"key {kid!r} is {key.algorithm} but its kid says {named}")
+        return key
 
     def _fetch_keys(self):
         """Fetch and validate this sender's JWKS; return its keys. Raises DCIError."""
@@ -141,8 +148,11 @@ class IbrSender(models.Model):
         prefix = f"{self.sender_id}|"
         keys, problems = [], []
         for jwk in document["keys"]:
-            kid = jwk.get("kid", "") if isinstance(jwk, dict) else ""
-            if not kid.startswith(prefix):
+            kid = jwk.get("kid") if isinstance(jwk, dict) else None
+            if not isinstance(kid, str) or not kid.startswith(prefix):
+                continue
+            if jwk.get("use", "sig") != "sig":
+                problems.append(f"{kid}: not a signature key")
                 continue
             try:
                 keys.append(self._jwk_to_public_key(jwk))
@@ -236,6 +246,11 @@ class IbrSender(models.Model):
         )
         last = self.last_key_fetch
         if last and (fields.Datetime.now() - last).total_seconds() < interval:
+            return None
+        # last_key_fetch is rolled back with a refused callback: the process-wide
+        # limiter keeps counting, so a flood of unknown kids cannot flood the IBR.
+        _REFRESH_LIMITER.min_interval = interval
+        if not _REFRESH_LIMITER.allow((self.env.cr.dbname, self.id, self.jwks_url)):
             return None
         try:
             keys = self._fetch_keys()

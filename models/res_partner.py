@@ -9,7 +9,10 @@ class ResPartner(models.Model):
     _inherit = "res.partner"
 
     dci_check_ids = fields.One2many(
-        "spp.dci.duplication.check", "partner_id", string="IBR Duplication Checks"
+        "spp.dci.duplication.check",
+        "partner_id",
+        string="IBR Duplication Checks",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
     )
     dci_check_count = fields.Integer(
         compute="_compute_dci_latest", groups="spp_dci_client_ibr.group_ibr_viewer"

@@ -180,7 +180,7 @@ class TestCallbackApi(IbrCase):
         self.assertEqual(self.post(first).status_code, 200)
         self.assertEqual(self.post(first).status_code, 200)  # the same message again
         self.assertEqual((check.state, check.pages_received), ("checking", 1))
-        self.assertEqual(check.result, "possible_match")
+        self.assertFalse(check.result, "no result before the whole answer arrived")
         second = self.on_search_body(
             [
                 self.item(

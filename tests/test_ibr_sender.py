@@ -37,7 +37,7 @@ SENDER_LOGGER = "odoo.addons.spp_dci_client_ibr.models.ibr_sender"
 
 def jwks(*keys, **extra):
     """A route answering a JWKS of ``keys`` (core ``SigningKey`` objects or JWK dicts)."""
-    jwk_list = [k if isinstance(k, dict) else k.public.to_jwk() for k in keys]
+    jwk_list = [k if isinstance(k, (dict, str)) else k.public.to_jwk() for k in keys]
     return 200, {}, json.dumps({"keys": jwk_list, **extra}).encode()
 
 
@@ -159,12 +159,15 @@ class TestIbrSender(IbrCase):
             action = sender.action_fetch_public_key()
             self.assertEqual(len(server.requests), 1)
             method, path, headers, _body = server.requests[0]
-        self.assertEqual((method, path, headers.get("Accept")), ("GET", "/jwks.json", "application/json"))
-        self.assertEqual((action["tag"], action["params"]["type"]), ("display_notification", "success"))
+        self.assertEqual((method, path), ("GET", "/jwks.json"))
+        self.assertEqual(headers.get("Accept"), "application/json")
+        self.assertEqual(action["tag"], "display_notification")
+        self.assertEqual(action["params"]["type"], "success")
         self.assertIn("2", action["params"]["message"])
         self.assertEqual(sorted(sender.key_ids.mapped("kid")), sorted([first.kid, second.kid]))
         self.assertEqual(
-            {k.kid: k.algorithm for k in sender.key_ids}, {first.kid: "rs256", second.kid: "ed25519"}
+            {k.kid: k.algorithm for k in sender.key_ids},
+            {first.kid: "rs256", second.kid: "ed25519"},
         )
         self.assertEqual(
             {k.kid: k.fingerprint for k in sender.key_ids},
@@ -200,7 +203,7 @@ class TestIbrSender(IbrCase):
             "/private": jwks(dict(good.public.to_jwk(), d="AAAA")),
             "/odd-kids": jwks(dict(good.public.to_jwk(), kid=5), {"kid": None}, "not a jwk"),
             "/encryption": jwks(dict(good.public.to_jwk(), use="enc")),
-            "/kid-lies": jwks(dict(ed_key, kid="ibr.fetch|mismatch|rs256", alg=None)),
+            "/kid-lies": jwks(dict(ed_key, kid="ibr.fetch|mismatch|rs256")),  # alg: EdDSA
             "/huge": (200, {}, b'{"keys": [], "pad": "' + b"x" * 300_000 + b'"}'),
             "/loop": (302, {"Location": "/loop"}, b""),
         }
@@ -391,6 +394,7 @@ class TestIbrSender(IbrCase):
         self.assertFalse(self.sender.last_fetch_error)  # no JWKS URL: left alone
         # a later success clears the error shown on the sender
         with LoopbackServer({"/jwks.json": jwks(SigningKey.generate("ibr.bad"))}) as server:
+            (good | crash).active = False
             bad.jwks_url = server.url + "/jwks.json"
             self.env["spp.dci.ibr.sender"]._cron_refresh_keys()
         self.assertFalse(bad.last_fetch_error)

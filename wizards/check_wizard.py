@@ -27,7 +27,7 @@ class IbrCheckWizard(models.TransientModel):
         for wizard in self:
             wizard.partner_count = len(wizard.partner_ids)
             types = {}
-            for partner in wizard.partner_ids:
+            for partner in wizard.partner_ids._origin:  # the hook sees real records
                 for id_type, _value in partner._get_ibr_identifiers():
                     types[id_type] = types.get(id_type, 0) + 1
             wizard.available_identifiers = "\n".join(
@@ -37,7 +37,7 @@ class IbrCheckWizard(models.TransientModel):
     @api.onchange("partner_ids", "identifier_type")
     def _onchange_prefill_value(self):
         if len(self.partner_ids) == 1:
-            identifiers = self.partner_ids._get_ibr_identifiers()
+            identifiers = self.partner_ids._origin._get_ibr_identifiers()
             if not self.identifier_type and identifiers:
                 self.identifier_type = identifiers[0][0]
             for id_type, value in identifiers:
