@@ -506,6 +506,23 @@ class TestDuplicationCheck(IbrCase):
 
     # -- mail tracking and display -------------------------------------------------
 
+    def test_state_and_result_are_tracked(self):
+        check = self.make_check().with_context(tracking_disable=False, mail_notrack=False)
+        # mail tracks changes of records that existed before the transaction:
+        # settle the creation as its own commit would
+        self.env.cr.precommit.run()
+        self.env.cr.precommit.clear()
+        with IbrSimulator() as sim:
+            self.use(sim, "sync")
+            check.action_run_check()
+        self.env.cr.precommit.run()  # writes the tracking values, as the commit would
+        self.env.invalidate_all()
+        tracked = check.message_ids.tracking_value_ids.field_id.mapped("name")
+        self.assertIn("state", tracked)
+        self.assertIn("result", tracked)
+        self.assertNotIn("identifier_value", tracked)
+        self.assertEqual(check.display_name, "Registrant One · NID (Completed)")
+
     # -- the registrant side -----------------------------------------------------------
 
     def test_registrant_side(self):
