@@ -9,7 +9,7 @@
     "website": "https://github.com/OpenSPP/openspp-modules",
     "depends": ["base", "mail", "fastapi"],
     "external_dependencies": {
-        "python": ["cryptography", "joserfc", "pydantic", "requests"],
+        "python": ["cryptography", "joserfc", "orjson", "pydantic", "requests"],
     },
     "data": [
         "security/groups.xml",

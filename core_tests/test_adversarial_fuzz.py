@@ -29,17 +29,32 @@ JSON_VALUES = [None, True, False, 0, -1, 10**30, 1.5, "", "x", "é中🙂", [], 
 
 
 def _message():
-    return {"transaction_id": "txn-1", "correlation_id": "corr-1", "search_response": [
-        {"reference_id": "ref-1", "timestamp": "2027-01-15T10:00:00Z", "status": "succ",
-         "data": {"reg_records": [beneficiary("NID", "1000000001", "Cash Transfer")]},
-         "pagination": {"page_size": 10, "page_number": 1, "total_count": 1}}]}
+    return {
+        "transaction_id": "txn-1",
+        "correlation_id": "corr-1",
+        "search_response": [
+            {
+                "reference_id": "ref-1",
+                "timestamp": "2027-01-15T10:00:00Z",
+                "status": "succ",
+                "data": {"reg_records": [beneficiary("NID", "1000000001", "Cash Transfer")]},
+                "pagination": {"page_size": 10, "page_number": 1, "total_count": 1},
+            }
+        ],
+    }
 
 
 def _signature_identity(value):
     try:
         p = SignatureParams.parse(value)
-        return (p.kid, normalise_algorithm(p.algorithm), p.created, p.expires, p.headers,
-                p.signature_bytes())
+        return (
+            p.kid,
+            normalise_algorithm(p.algorithm),
+            p.created,
+            p.expires,
+            p.headers,
+            p.signature_bytes(),
+        )
     except DCIError:
         return None
 
@@ -47,8 +62,10 @@ def _signature_identity(value):
 def _content(body):
     try:
         envelope = json.loads(body)
-        return (canonical_bytes(envelope["header"], envelope.get("message", {})),
-                _signature_identity(envelope.get("signature")))
+        return (
+            canonical_bytes(envelope["header"], envelope.get("message", {})),
+            _signature_identity(envelope.get("signature")),
+        )
     except Exception:  # anything unreadable is not the original content
         return None
 
@@ -57,9 +74,15 @@ def check(body, original, trust, policy):
     """Run one mutated body through the core; enforce the oracle."""
     PROCESSED["cases"] += 1
     try:
-        accepted = accept(body, action="on-search", message_model=SearchResponse,
-                          our_id=RECEIVER, trust=trust, replay_guard=InMemoryReplayGuard(
-                              clock=lambda: NOW), policy=policy)
+        accepted = accept(
+            body,
+            action="on-search",
+            message_model=SearchResponse,
+            our_id=RECEIVER,
+            trust=trust,
+            replay_guard=InMemoryReplayGuard(clock=lambda: NOW),
+            policy=policy,
+        )
     except DCIError:
         PROCESSED["refused"] += 1
         return
@@ -127,12 +150,34 @@ def test_random_mutations(ed_key, rsa_key, trust, policy, seed):
         check(_mutate_structure(rng, envelope), original, trust, policy)
 
 
-@settings(max_examples=600, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(field=st.sampled_from(["message_id", "message_ts", "action", "status", "sender_id",
-                              "receiver_id", "version", "total_count", "new"]),
-       value=st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20),
-                       st.lists(st.integers(), max_size=3)))
+@settings(
+    max_examples=600,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    field=st.sampled_from(
+        [
+            "message_id",
+            "message_ts",
+            "action",
+            "status",
+            "sender_id",
+            "receiver_id",
+            "version",
+            "total_count",
+            "new",
+        ]
+    ),
+    value=st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.text(max_size=20),
+        st.lists(st.integers(), max_size=3),
+    ),
+)
 def test_header_values(ed_key, trust, policy, field, value):
     envelope = on_search(ed_key, _message())
     original = _content(json.dumps(envelope).encode())
@@ -140,18 +185,31 @@ def test_header_values(ed_key, trust, policy, field, value):
     check(json.dumps(envelope).encode(), original, trust, policy)
 
 
-@settings(max_examples=600, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(signature=st.one_of(
-    st.text(max_size=300),
-    st.builds(lambda k, a, c, e, s: (f'kidId="{k}", algorithm="{a}", created="{c}", '
-                                     f'expires="{e}", headers="(created) (expires) digest", '
-                                     f'signature="{s}"'),
-              st.sampled_from([f"{SENDER}|ed1|ed25519", f"{SENDER}|rsa1|rs256", "x|y|ed25519",
-                               "bad"]),
-              st.sampled_from(["ed25519", "rs256", "EdDSA", "none", "HS256"]),
-              st.integers(0, 2 * NOW), st.integers(0, 2 * NOW),
-              st.text(alphabet="ABCDEFabcdef0123456789+/=", max_size=90))))
+@settings(
+    max_examples=600,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    signature=st.one_of(
+        st.text(max_size=300),
+        st.builds(
+            lambda k, a, c, e, s: (
+                f'kidId="{k}", algorithm="{a}", created="{c}", '
+                f'expires="{e}", headers="(created) (expires) digest", '
+                f'signature="{s}"'
+            ),
+            st.sampled_from(
+                [f"{SENDER}|ed1|ed25519", f"{SENDER}|rsa1|rs256", "x|y|ed25519", "bad"]
+            ),
+            st.sampled_from(["ed25519", "rs256", "EdDSA", "none", "HS256"]),
+            st.integers(0, 2 * NOW),
+            st.integers(0, 2 * NOW),
+            st.text(alphabet="ABCDEFabcdef0123456789+/=", max_size=90),
+        ),
+    )
+)
 def test_forged_signature_values(ed_key, trust, policy, signature):
     envelope = on_search(ed_key, _message())
     original = _content(json.dumps(envelope).encode())
@@ -164,9 +222,17 @@ def test_replays_are_never_new(ed_key, trust, policy):
     envelope = on_search(ed_key, _message())
     verdicts = []
     for _ in range(20):
-        verdicts.append(accept(json.dumps(envelope).encode(), action="on-search",
-                               message_model=SearchResponse, our_id=RECEIVER, trust=trust,
-                               replay_guard=guard, policy=policy).delivery)
+        verdicts.append(
+            accept(
+                json.dumps(envelope).encode(),
+                action="on-search",
+                message_model=SearchResponse,
+                our_id=RECEIVER,
+                trust=trust,
+                replay_guard=guard,
+                policy=policy,
+            ).delivery
+        )
     assert verdicts.count("new") == 1
 
 

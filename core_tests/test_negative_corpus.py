@@ -62,17 +62,18 @@ def build(case, ed_key, keys):
         "inactive-sender": keys["inactive"],
     }[mutation.get("sign_with")]
     created = NOW + mutation.get("created_offset", 0)
-    base = on_search(signer, search_response(), now=created,
-                     sender_id=signer.kid.split("|")[0])
+    base = on_search(signer, search_response(), now=created, sender_id=signer.kid.split("|")[0])
     header = dict(base["header"], **mutation.get("header", {}))
-    envelope = sign_envelope(header, base["message"], signer, now=created,
-                             lifetime=mutation.get("lifetime", 300))
+    envelope = sign_envelope(
+        header, base["message"], signer, now=created, lifetime=mutation.get("lifetime", 300)
+    )
     for part, changes in mutation.get("after_signing", {}).items():
         envelope[part].update(changes)
     if "signature_param" in mutation:
         params = SignatureParams.parse(envelope["signature"])
         envelope["signature"] = SignatureParams(
-            **{**params.__dict__, **mutation["signature_param"]}).format()
+            **{**params.__dict__, **mutation["signature_param"]}
+        ).format()
     if "signature" in mutation:
         value = mutation["signature"]
         if value is None:
@@ -86,18 +87,32 @@ def build(case, ed_key, keys):
 
 @pytest.fixture
 def keys():
-    return {"other": SigningKey.generate("ibr.other", key_id="o1"),
-            "inactive": SigningKey.generate("ibr.archived", key_id="a1")}
+    return {
+        "other": SigningKey.generate("ibr.other", key_id="o1"),
+        "inactive": SigningKey.generate("ibr.archived", key_id="a1"),
+    }
 
 
 def test_corpus_is_complete():
     names = {c["name"] for c in CASES}
     assert len(CASES) >= 25
-    for required in ("wrong-key", "other-senders-kid", "algorithm-confusion-param", "expired",
-                     "future-dated", "replayed-message-id", "unknown-sender", "inactive-sender",
-                     "unsigned-empty", "huge-body", "non-json", "deeply-nested",
-                     "wrong-content-type", "jwks-private-parameters",
-                     "jwks-url-private-address"):
+    for required in (
+        "wrong-key",
+        "other-senders-kid",
+        "algorithm-confusion-param",
+        "expired",
+        "future-dated",
+        "replayed-message-id",
+        "unknown-sender",
+        "inactive-sender",
+        "unsigned-empty",
+        "huge-body",
+        "non-json",
+        "deeply-nested",
+        "wrong-content-type",
+        "jwks-private-parameters",
+        "jwks-url-private-address",
+    ):
         assert required in names
     for case in CASES:
         assert case["expect"]["code"] in ERROR_CODES
@@ -114,21 +129,36 @@ def test_negative_case(case, ed_key, keys):
         elif "jwks_url" in mutation:
             fetch_json(mutation["jwks_url"])  # refused before any connection
         else:
-            trust = StaticTrustStore({SENDER: KeySet([ed_key.public]),
-                                      "ibr.other": KeySet([keys["other"].public])})
+            trust = StaticTrustStore(
+                {SENDER: KeySet([ed_key.public]), "ibr.other": KeySet([keys["other"].public])}
+            )
             guard = InMemoryReplayGuard(clock=lambda: NOW)
             policy = SignaturePolicy(clock=lambda: NOW)
             if mutation.get("replay"):
                 first = on_search(ed_key, search_response("ref-1"))
-                accept(json.dumps(first).encode(), action="on-search",
-                       message_model=SearchResponse, our_id=RECEIVER, trust=trust,
-                       replay_guard=guard, policy=policy)
+                accept(
+                    json.dumps(first).encode(),
+                    action="on-search",
+                    message_model=SearchResponse,
+                    our_id=RECEIVER,
+                    trust=trust,
+                    replay_guard=guard,
+                    policy=policy,
+                )
                 second = on_search(ed_key, search_response("ref-2"))
                 second["header"]["message_id"] = first["header"]["message_id"]
-                body = json.dumps(sign_envelope(second["header"], second["message"], ed_key,
-                                                now=NOW)).encode()
+                body = json.dumps(
+                    sign_envelope(second["header"], second["message"], ed_key, now=NOW)
+                ).encode()
             else:
                 body = build(case, ed_key, keys)
-            accept(body, action="on-search", message_model=SearchResponse, our_id=RECEIVER,
-                   trust=trust, replay_guard=guard, policy=policy)
+            accept(
+                body,
+                action="on-search",
+                message_model=SearchResponse,
+                our_id=RECEIVER,
+                trust=trust,
+                replay_guard=guard,
+                policy=policy,
+            )
     assert info.value.code == case["expect"]["code"]

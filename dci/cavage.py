@@ -22,6 +22,7 @@ from .keys import normalise_algorithm
 __all__ = ["SignatureParams", "build_signing_string", "sign", "verify"]
 
 SIGNED_HEADERS = ("(created)", "(expires)", "digest")
+_SIGNED_HEADERS_TEXT = " ".join(SIGNED_HEADERS)
 _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([0-9]+))')
 _ONE_PARAM = r'\s*[A-Za-z][A-Za-z0-9_-]*\s*=\s*(?:"[^"]*"|[0-9]+)\s*'
 _PARAM_LIST = re.compile(rf"{_ONE_PARAM}(?:,{_ONE_PARAM})*")
@@ -55,24 +56,26 @@ class SignatureParams:
             text = _PREFIX.sub("", text, count=1)
         if not _PARAM_LIST.fullmatch(text):
             raise SignatureInvalid("malformed signature parameters")
-        params = {}
-        for name, quoted, bare in _PARAM.findall(text):
-            if name in params:
-                raise SignatureInvalid(f"signature parameter {name!r} appears twice")
-            params[name] = quoted or bare
+        found = _PARAM.findall(text)
+        params = {name: quoted or bare for name, quoted, bare in found}
+        if len(params) != len(found):
+            raise SignatureInvalid("a signature parameter appears twice")
         kid = params.get("kidId") or params.get("keyId")
-        if not kid or not all(params.get(name) for name in _REQUIRED):
-            missing = [n for n in _REQUIRED if not params.get(n)] + ([] if kid else ["kidId"])
-            raise SignatureInvalid(f"signature lacks {', '.join(missing)}")
-        created, expires = params["created"], params["expires"]
+        missing = [name for name in _REQUIRED if not params.get(name)]
+        if missing or not kid:
+            raise SignatureInvalid(f"signature lacks {', '.join(missing or ['kidId'])}")
+        created, expires, headers = params["created"], params["expires"], params["headers"]
         if not (created.isdigit() and expires.isdigit()):
             raise SignatureInvalid("signature created/expires are not Unix times")
-        headers = tuple(params["headers"].split())
-        if headers != SIGNED_HEADERS and sorted(headers) != sorted(SIGNED_HEADERS):
-            covered = " ".join(SIGNED_HEADERS)
-            raise SignatureInvalid(
-                f"signature must cover exactly {covered}, not {params['headers']!r}"
-            )
+        if headers == _SIGNED_HEADERS_TEXT:  # the usual order: no sorting needed
+            headers = SIGNED_HEADERS
+        else:
+            headers = tuple(headers.split())
+            if sorted(headers) != sorted(SIGNED_HEADERS):
+                raise SignatureInvalid(
+                    f"signature must cover exactly {_SIGNED_HEADERS_TEXT}, "
+                    f"not {params['headers']!r}"
+                )
         return cls(
             kid,
             params["algorithm"],

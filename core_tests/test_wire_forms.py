@@ -1,0 +1,136 @@
+"""Wire-level faithfulness: the fast JSON path (orjson) must read and digest
+exactly what the standard-library path would, or hand over to it.
+
+Signers differ (Python escapes non-ASCII, JavaScript and Java emit UTF-8,
+floats and control characters have several spellings): whatever a genuine
+signer produced from the same content must verify, and the values we act on
+must be the values that were sent.
+"""
+
+import base64
+import hashlib
+import json
+
+import pytest
+from conftest import NOW, RECEIVER, SENDER, search_response
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dci.canonical import canonical_bytes, digest_candidates
+from dci.errors import EnvelopeError, SignatureInvalid
+from dci.inbound import accept, parse_body
+from dci.messages import callback_header
+from dci.replay import InMemoryReplayGuard
+from dci.schemas import SearchResponse
+
+
+def python_signed(key, header, message, ensure_ascii=True):
+    """An envelope as a plain ``json.dumps`` signer (no orjson) would send it."""
+    text = json.dumps(
+        {"header": header, "message": message},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=ensure_ascii,
+    )
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    signing = f"(created): {NOW}\n(expires): {NOW + 300}\ndigest: {digest}".encode()
+    if key.algorithm == "ed25519":
+        raw = key.private_key.sign(signing)
+    else:
+        raw = key.private_key.sign(signing, padding.PKCS1v15(), hashes.SHA256())
+    signature = (
+        f'namespace="dci", kidId="{key.kid}", algorithm="{key.algorithm}", '
+        f'created="{NOW}", expires="{NOW + 300}", headers="(created) (expires) digest", '
+        f'signature="{base64.b64encode(raw).decode()}"'
+    )
+    body = {"signature": signature, "header": header, "message": message}
+    return json.dumps(body, ensure_ascii=ensure_ascii).encode()
+
+
+def accept_on_search(body, trust, policy):
+    return accept(
+        body,
+        action="on-search",
+        message_model=SearchResponse,
+        our_id=RECEIVER,
+        trust=trust,
+        replay_guard=InMemoryReplayGuard(),
+        policy=policy,
+    )
+
+
+AWKWARD_RECORDS = [
+    {"score": 0.1, "big": 1e16, "tiny": 1e-07, "neg_zero": -0.0},  # float spellings differ
+    {"id": 123456789012345678901234567890},  # beyond 64 bits: orjson would round it
+    {"below_i64": -9223372036854775809},
+    {"max_u64": 18446744073709551615, "min_i64": -9223372036854775808},
+    {"text": 'del \x7f, unit separator \x1f, tab \t, quote " and slash /'},
+    {"name": "Zoé 北京 🙂", "line_sep": "\u2028"},
+]
+
+
+@pytest.mark.parametrize("ensure_ascii", [True, False], ids=["python-signer", "utf8-signer"])
+@pytest.mark.parametrize("record", AWKWARD_RECORDS, ids=lambda r: next(iter(r)))
+def test_awkward_content_from_plain_signers_verifies(any_key, trust, policy, record, ensure_ascii):
+    header = callback_header("on-search", SENDER, status="succ", receiver_id=RECEIVER)
+    message = search_response(records=[record])
+    body = python_signed(any_key, header, message, ensure_ascii)
+    accepted = accept_on_search(body, trust, policy)
+    # the values we act on are exactly the ones sent, integers included
+    assert accepted.envelope["message"] == message
+    assert accepted.envelope["message"] == json.loads(body)["message"]
+
+
+def test_awkward_content_still_detects_tampering(ed_key, trust, policy):
+    header = callback_header("on-search", SENDER, status="succ", receiver_id=RECEIVER)
+    message = search_response(records=[{"id": 123456789012345678901234567890}])
+    body = python_signed(ed_key, header, message).replace(b"567890}", b"567891}")
+    with pytest.raises(SignatureInvalid):
+        accept_on_search(body, trust, policy)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"header": {"x": NaN}}',
+        b'{"header": {"x": Infinity}}',
+        b'{"header": {"x": -Infinity}}',
+        b'{"header": {"x": 1e400}}',
+        b'{"header": {"x": NaN}, "n": 12345678901234567890123}',
+        b'{"header": {"x": "\\ud800"}}',
+        b"\xff\xfe{}",
+    ],
+    ids=["nan", "inf", "-inf", "overflow", "nan-slow-path", "lone-surrogate", "utf16"],
+)
+def test_non_json_values_are_refused(body):
+    # RFC 8259 has no NaN/Infinity, and network JSON is UTF-8 text
+    with pytest.raises(EnvelopeError) as info:
+        parse_body(body)
+    assert info.value.code == "err.request.bad"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=JSON_VALUES)
+def test_every_standard_form_is_a_candidate_and_parsing_is_exact(content):
+    header, message = {"h": content}, {"m": content}
+    candidates = list(digest_candidates(header, message))
+    for ascii_only in (True, False):
+        form = canonical_bytes(header, message, ascii_only=ascii_only)
+        assert base64.b64encode(hashlib.sha256(form).digest()).decode() in candidates
+    # the body as a plain Python peer would send it reads back to the same values
+    body = json.dumps({"header": header, "message": message}).encode()
+    envelope = parse_body(body, max_depth=64)
+    assert json.dumps(envelope, sort_keys=True) == json.dumps(json.loads(body), sort_keys=True)
