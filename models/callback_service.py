@@ -156,6 +156,7 @@ class DciCallbackService(models.AbstractModel):
             orphans._log_items(
                 unmatched, sender.sender_id, response.transaction_id, response.correlation_id
             )
+            orphans._schedule_reconcile()
 
     def _apply_subscribe(self, accepted, sender):
         response = accepted.message

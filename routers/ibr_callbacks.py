@@ -2,12 +2,19 @@
 
 Handlers only move bytes: the body (size-capped, JSON only) goes to
 ``spp.dci.callback.service``, which verifies and applies it.
+
+The ORM blocks, so it never runs on the event loop: the fastapi addon may
+hand one loop to several requests at once, and a request blocked there (on
+a row lock, say) would stall the others, even the one holding that lock.
+Odoo work goes to the thread pool (``run_in_threadpool``), as for ``def``
+routes; only reading the body, which is truly asynchronous, stays here.
 """
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from odoo.api import Environment
 
@@ -44,10 +51,11 @@ async def _read_body(request, limit):
 async def _handle(request, env, route):
     service = env["spp.dci.callback.service"]
     try:
-        raw = await _read_body(request, service.max_body_bytes())
+        raw = await _read_body(request, await run_in_threadpool(service.max_body_bytes))
     except EnvelopeError as exc:
         return JSONResponse(messages.err_ack(exc), status_code=exc.http_status)
-    status, body = getattr(service, route)(raw, request.headers.get("authorization"))
+    receive = getattr(service, route)
+    status, body = await run_in_threadpool(receive, raw, request.headers.get("authorization"))
     return JSONResponse(body, status_code=status)
 
 
@@ -65,6 +73,6 @@ async def on_subscribe(request: Request, env: Annotated[Environment, Depends(odo
 
 @ibr_callback_router.get("/ibr/jwks.json")
 @ibr_callback_router.get("/.well-known/jwks.json")
-async def jwks(env: Annotated[Environment, Depends(odoo_env)]):
+def jwks(env: Annotated[Environment, Depends(odoo_env)]):
     """Publish our public signing keys so IBRs can verify our requests."""
     return JSONResponse(env["spp.dci.ibr.connection"]._public_jwks())

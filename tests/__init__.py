@@ -1,1 +1,8 @@
-from . import test_callback_api, test_callback_http, test_duplication_check, test_ibr_sender
+from . import (
+    test_callback_api,
+    test_callback_http,
+    test_concurrent_http,
+    test_duplication_check,
+    test_ibr_sender,
+    test_restart_mid_batch,
+)

@@ -2,8 +2,11 @@
 a connection with our own signing key, registrants, and signed callbacks."""
 
 import json
+from unittest.mock import patch
 from urllib.parse import urlsplit
 
+from odoo.modules.registry import DummyRLock, Registry
+from odoo.tests import HttpCase
 from odoo.tests.common import _super_send, new_test_user
 
 from odoo.addons.fastapi.tests.common import FastAPITransactionCase
@@ -17,16 +20,38 @@ IBR_SENDER_ID = "ibr.test"
 OUR_SENDER_ID = "spmis.test"
 
 
-class IbrCase(FastAPITransactionCase):
-    """An IBR sender we trust (Ed25519), a connection to it, two registrants."""
+class LoopbackRequests:
+    """Test-class mixin: requests to loopback servers started by the tests
+    are sent as they are (Odoo's test guard would rewrite our (connect, read)
+    timeout tuples); every other request still meets Odoo's guard."""
 
     @classmethod
     def _request_handler(cls, s, r, /, **kw):
-        # Loopback servers started by the tests are reached as they are (Odoo's
-        # test guard would rewrite our (connect, read) timeout tuples).
         if urlsplit(r.url).hostname == "127.0.0.1":
             return _super_send(s, r, **kw)
         return super()._request_handler(s, r, **kw)
+
+
+class CommittingHttpCase(LoopbackRequests, HttpCase):
+    """An ``HttpCase`` whose server requests run in their own real transactions.
+
+    Out of registry test mode, each request opens an ordinary cursor, so
+    concurrent requests are truly concurrent and commit like in production.
+    Only the registry lock is lifted, as ``HttpCase`` does: the test runner
+    holds it while it runs the tests, and the server threads would wait on it.
+    Subclasses commit their own data and remove it in a class cleanup.
+    """
+
+    registry_test_mode = False
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.startClassPatcher(patch.object(Registry, "_lock", DummyRLock()))
+
+
+class IbrCase(LoopbackRequests, FastAPITransactionCase):
+    """An IBR sender we trust (Ed25519), a connection to it, two registrants."""
 
     @classmethod
     def setUpClass(cls):

@@ -4,6 +4,7 @@ every acceptance rule, each bad input, and nothing written when refused."""
 import json
 from unittest.mock import patch
 
+from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
@@ -240,15 +241,21 @@ class TestCallbackApi(IbrCase):
         self.assertEqual(check.state, "checking")
         orphans = self.env["spp.dci.callback.orphan"].search([("sender_id", "=", "ibr.intruder")])
         self.assertEqual(sorted(orphans.mapped("reference_id")), sorted([reference, "unknown-ref"]))
-        # an answer that overtook its check is applied once the check waits for it
+        # an answer that overtook its check is applied once the check waits for it,
+        # by the job the callback scheduled to run soon
         late = self.make_check()
         body = self.on_search_body(
             [self.item("late-ref")], transaction_id="late", correlation_id="late"
         )
+        reconcile_job = self.env.ref("spp_dci_client_ibr.ir_cron_fail_stale_checks")
+        triggers = self.env["ir.cron.trigger"].search([("cron_id", "=", reconcile_job.id)])
         self.post(body)
+        soon = self.env["ir.cron.trigger"].search([("cron_id", "=", reconcile_job.id)]) - triggers
+        self.assertTrue(soon, "an unmatched answer should schedule the reconcile job")
+        self.assertLessEqual(soon[0].call_at, fields.Datetime.now())
         orphan = self.env["spp.dci.callback.orphan"].search([("reference_id", "=", "late-ref")])
         late.write({"state": "checking", "reference_id": "late-ref"})
-        orphan.action_reapply()
+        self.env["spp.dci.duplication.check"]._cron_fail_stale()
         self.assertEqual((late.state, orphan.state), ("completed", "applied"))
 
     def test_database_error_is_not_acknowledged(self):
