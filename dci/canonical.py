@@ -50,6 +50,10 @@ def _forms(header, message):
 def digest_candidates(header, message):
     """Digests a genuine signer may have produced for this content, cheapest first.
 
+    ``header`` and ``message`` are JSON values as :func:`dci.jsontext.loads`
+    reads them (finite numbers only: orjson writes NaN and infinities as
+    ``null``, which would let two contents share a form).
+
     Python signers escape non-ASCII (``\\u00e9``); JavaScript and Java signers
     emit UTF-8. Every form is a deterministic, faithful encoding of the same
     content, so accepting any of them widens interoperability without

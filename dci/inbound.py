@@ -10,13 +10,12 @@ so that nothing is remembered for a message that is later refused:
 5. the replay guard: new, duplicate (ack, do nothing) or replay (refuse).
 """
 
-import json
 import logging
 from dataclasses import dataclass
 
-import orjson
 from pydantic import BaseModel, ValidationError
 
+from . import jsontext
 from .canonical import digest
 from .cavage import SignatureParams
 from .errors import (
@@ -39,12 +38,6 @@ _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = 32
-# orjson reads integers within 64 bits exactly and larger ones as floats, and
-# -2**63 - 1 already has 19 digits: a body holding 19 digits in a row is read
-# by the (exact, slower) json module.
-# (A C-speed translate + find; a regex scan costs more than the parse.)
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_LONG_DIGIT_RUN = b"0" * 19
 _UNSIGNED = (None, "", "unsigned-stub")
 _DEFAULT_POLICY = SignaturePolicy()
 
@@ -85,20 +78,13 @@ def _too_deep(raw, value, limit):
     return True
 
 
-def _refuse_constant(name):
-    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: RFC 8259 has no such values
-
-
 def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
     """Decode a request body into an envelope dict, or raise :class:`EnvelopeError`."""
     if len(raw) > max_bytes:
         raise EnvelopeError(f"body of {len(raw)} bytes exceeds the {max_bytes} allowed")
     try:
-        if _LONG_DIGIT_RUN in raw.translate(_DIGITS_AS_ZERO):
-            envelope = json.loads(raw, parse_constant=_refuse_constant)
-        else:
-            envelope = orjson.loads(raw)
-    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        envelope = jsontext.loads(raw)
+    except (ValueError, RecursionError):
         raise EnvelopeError("body is not valid JSON") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("header"), dict):
         raise EnvelopeError("body is not an envelope with a header object")
