@@ -17,6 +17,7 @@ from pathlib import Path
 from . import messages
 from .client import IbrClient
 from .errors import DCIError
+from .inbound import parse_body
 from .interpret import interpret_item
 from .keys import KeySet, SigningKey, parse_jwks, public_key_from_pem
 from .listener import CallbackListener
@@ -268,7 +269,8 @@ def cmd_jwks(args):
 
 
 def cmd_verify(args):
-    envelope = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    # read like a received body: the digest needs JSON values exactly as sent
+    envelope = parse_body(Path(args.file).read_bytes())
     if args.key:
         key = public_key_from_pem(Path(args.key).read_text())
         keys = KeySet(default=key)

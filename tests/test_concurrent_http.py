@@ -140,7 +140,9 @@ class TestConcurrentDeliveries(CommittingHttpCase):
         url = f"{self.base_url()}/dci_api/ibr/on-search"
         # One request first, alone: the server builds its routing map (and the
         # endpoint addon syncs its routes) on first use; that is not under test.
-        warm_up = requests.post(url, data=b"{}", headers={"Content-Type": "application/json"})
+        warm_up = requests.post(
+            url, data=b"{}", headers={"Content-Type": "application/json"}, timeout=30
+        )
         self.assertEqual(warm_up.status_code, 400)
         start = threading.Barrier(len(bodies))
 
