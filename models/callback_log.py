@@ -8,6 +8,7 @@ later once its check exists (a callback can overtake our own commit).
 import json
 
 from odoo import api, fields, models
+from odoo.fields import Domain
 
 from ..dci.schemas import SearchResponseItem
 
@@ -77,7 +78,29 @@ class DciCallbackOrphan(models.Model):
 
     @api.model
     def _reconcile(self):
-        self.search([("state", "=", "open")]).action_reapply()
+        """Re-apply the open orphans a waiting check may be for.
+
+        Only their ids are read to pick them (one indexed search of waiting
+        checks): orphans that will never match, such as answers to a batch
+        that was never committed, cost no parsing on each run.
+        """
+        orphans = self.search([("state", "=", "open")])
+        ids = {
+            field: set(orphans.mapped(field)) - {False}
+            for field in ("reference_id", "transaction_id", "correlation_id")
+        }
+        domain = Domain.OR(
+            [Domain(field, "in", list(values)) for field, values in ids.items() if values]
+        )
+        if domain.is_false():
+            return
+        waiting = self.env["spp.dci.duplication.check"].search(
+            Domain("state", "=", "checking") & domain
+        )
+        seen = {field: set(waiting.mapped(field)) for field in ids}
+        orphans.filtered(
+            lambda o: any(o[field] and o[field] in seen[field] for field in ids)
+        ).action_reapply()
 
 
 class DciIbrSubscription(models.Model):

@@ -258,6 +258,37 @@ class TestCallbackApi(IbrCase):
         self.env["spp.dci.duplication.check"]._cron_fail_stale()
         self.assertEqual((late.state, orphan.state), ("completed", "applied"))
 
+    def test_reconcile_reads_only_orphans_a_waiting_check_may_be_for(self):
+        orphan_model = self.env["spp.dci.callback.orphan"]
+        early = self.make_check()
+        stranger = self.on_search_body(
+            [self.item("never-ours")], transaction_id="t-gone", correlation_id="c-gone"
+        )
+        answer = self.on_search_body(
+            [self.item("early-ref")], transaction_id="t-early", correlation_id="c-early"
+        )
+        for body in (stranger, answer):
+            self.assertEqual(self.post(body).status_code, 200)
+        logged = orphan_model.search([("reference_id", "in", ["never-ours", "early-ref"])])
+        self.assertEqual(len(logged), 2)
+        # the search is committed only now: its answer was early
+        early.write({"state": "checking", "reference_id": "early-ref", "transaction_id": "t-early"})
+        reapplied = []
+        reapply = type(orphan_model).action_reapply
+
+        def recording_reapply(records):
+            reapplied.extend(records.mapped("reference_id"))
+            return reapply(records)
+
+        with patch.object(type(orphan_model), "action_reapply", recording_reapply):
+            orphan_model._reconcile()
+        self.assertEqual(reapplied, ["early-ref"])  # the stranger is not even parsed
+        self.assertEqual(early.state, "completed")
+        self.assertEqual(
+            sorted(logged.mapped(lambda o: (o.reference_id, o.state))),
+            [("early-ref", "applied"), ("never-ours", "open")],
+        )
+
     def test_database_error_is_not_acknowledged(self):
         check, reference = self.waiting_check()
         body = self.on_search_body([self.item(reference)])
