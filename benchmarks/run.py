@@ -68,6 +68,17 @@ def _callback(key, records=1):
     return json.dumps(sign_envelope(header, message, key)).encode()
 
 
+def _accept(body, trust, guard):
+    return accept(
+        body,
+        action="on-search",
+        message_model=SearchResponse,
+        our_id=None,
+        trust=trust,
+        replay_guard=guard,
+    )
+
+
 def _raw_verifier(public_key, algorithm):
     """One plain ``cryptography`` verify call: the floor has no wrapper of ours."""
     if algorithm == "ed25519":
@@ -92,14 +103,7 @@ def bench_verify(iterations=2000, repeats=7):
             guard = InMemoryReplayGuard()
             start = time.perf_counter_ns()
             for body in bodies:
-                accept(
-                    body,
-                    action="on-search",
-                    message_model=SearchResponse,
-                    our_id=None,
-                    trust=trust,
-                    replay_guard=guard,
-                )
+                _accept(body, trust, guard)
             ours.append((time.perf_counter_ns() - start) / iterations / 1000)
             start = time.perf_counter_ns()
             for body in bodies:
@@ -141,27 +145,13 @@ def bench_keys(callbacks=1000):
     )
     guard = InMemoryReplayGuard()
     for _ in range(callbacks):
-        accept(
-            _callback(new),
-            action="on-search",
-            message_model=SearchResponse,
-            our_id=None,
-            trust=trust,
-            replay_guard=guard,
-        )
+        _accept(_callback(new), trust, guard)
     rotated = len(fetches)
     stranger = SigningKey.generate("ibr.bench", key_id="never-published")
     refused = 0
     for _ in range(callbacks):
         try:
-            accept(
-                _callback(stranger),
-                action="on-search",
-                message_model=SearchResponse,
-                our_id=None,
-                trust=trust,
-                replay_guard=guard,
-            )
+            _accept(_callback(stranger), trust, guard)
         except SignatureInvalid:
             refused += 1
     print(
@@ -186,14 +176,7 @@ def bench_memory():
         body = _callback(key, records)
     trust = StaticTrustStore({"ibr.bench": KeySet([key.public])})
     tracemalloc.start()
-    accept(
-        body,
-        action="on-search",
-        message_model=SearchResponse,
-        our_id=None,
-        trust=trust,
-        replay_guard=InMemoryReplayGuard(),
-    )
+    _accept(body, trust, InMemoryReplayGuard())
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     size = len(body)

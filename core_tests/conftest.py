@@ -5,8 +5,10 @@ import json
 import pytest
 
 from dci import messages
+from dci.inbound import accept
 from dci.keys import KeySet, SigningKey
 from dci.replay import InMemoryReplayGuard
+from dci.schemas import SearchResponse
 from dci.signatures import SignaturePolicy, sign_envelope
 from dci.testing import LoopbackServer
 from dci.trust import StaticTrustStore
@@ -64,6 +66,22 @@ def on_search(key, message=None, *, now=NOW, sender_id=SENDER, **header_extra):
         "on-search", sender_id, status="succ", receiver_id=RECEIVER, **header_extra
     )
     return sign_envelope(header, message or search_response(), key, now=now)
+
+
+def accept_on_search(body, trust, guard=None, policy=None, **options):
+    """Run ``dci.inbound.accept`` as our on-search route does (receiver RECEIVER)."""
+    return accept(
+        body,
+        **{
+            "action": "on-search",
+            "message_model": SearchResponse,
+            "our_id": RECEIVER,
+            "trust": trust,
+            "replay_guard": guard if guard is not None else InMemoryReplayGuard(),
+            "policy": policy,
+            **options,
+        },
+    )
 
 
 def raw(envelope):

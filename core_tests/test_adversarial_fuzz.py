@@ -10,22 +10,29 @@ import json
 import random
 
 import pytest
-from conftest import NOW, RECEIVER, SENDER, on_search
+from conftest import NOW, SENDER, accept_on_search, on_search
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dci.canonical import canonical_bytes
 from dci.cavage import SignatureParams
 from dci.errors import DCIError
-from dci.inbound import accept
 from dci.interpret import interpret_item
 from dci.keys import normalise_algorithm
 from dci.replay import InMemoryReplayGuard
-from dci.schemas import SearchResponse
 from dci.simulator.dataset import beneficiary
 
 PROCESSED = {"cases": 0, "accepted": 0, "refused": 0}
 JSON_VALUES = [None, True, False, 0, -1, 10**30, 1.5, "", "x", "é中🙂", [], {}, [1], {"a": 1}]
+
+
+# Reproducible property runs; fixtures are read-only, so reusing them is safe.
+FUZZ_SETTINGS = settings(
+    max_examples=600,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 def _message():
@@ -74,15 +81,7 @@ def check(body, original, trust, policy):
     """Run one mutated body through the core; enforce the oracle."""
     PROCESSED["cases"] += 1
     try:
-        accepted = accept(
-            body,
-            action="on-search",
-            message_model=SearchResponse,
-            our_id=RECEIVER,
-            trust=trust,
-            replay_guard=InMemoryReplayGuard(clock=lambda: NOW),
-            policy=policy,
-        )
+        accepted = accept_on_search(body, trust, InMemoryReplayGuard(clock=lambda: NOW), policy)
     except DCIError:
         PROCESSED["refused"] += 1
         return
@@ -150,12 +149,7 @@ def test_random_mutations(ed_key, rsa_key, trust, policy, seed):
         check(_mutate_structure(rng, envelope), original, trust, policy)
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FUZZ_SETTINGS
 @given(
     field=st.sampled_from(
         [
@@ -185,12 +179,7 @@ def test_header_values(ed_key, trust, policy, field, value):
     check(json.dumps(envelope).encode(), original, trust, policy)
 
 
-@settings(
-    max_examples=600,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FUZZ_SETTINGS
 @given(
     signature=st.one_of(
         st.text(max_size=300),
@@ -223,15 +212,7 @@ def test_replays_are_never_new(ed_key, trust, policy):
     verdicts = []
     for _ in range(20):
         verdicts.append(
-            accept(
-                json.dumps(envelope).encode(),
-                action="on-search",
-                message_model=SearchResponse,
-                our_id=RECEIVER,
-                trust=trust,
-                replay_guard=guard,
-                policy=policy,
-            ).delivery
+            accept_on_search(json.dumps(envelope).encode(), trust, guard, policy).delivery
         )
     assert verdicts.count("new") == 1
 

@@ -4,7 +4,7 @@ import json
 import threading
 
 import pytest
-from conftest import NOW, RECEIVER, SENDER, on_search, raw, search_response
+from conftest import NOW, SENDER, accept_on_search, on_search, raw, search_response
 
 from dci.errors import (
     EnvelopeError,
@@ -15,25 +15,12 @@ from dci.errors import (
     SignatureMissing,
     VersionNotSupported,
 )
-from dci.inbound import accept
 from dci.keys import KeySet, SigningKey
 from dci.replay import DUPLICATE, NEW, InMemoryReplayGuard
-from dci.schemas import SearchResponse
 from dci.signatures import sign_envelope
 from dci.trust import RefreshLimiter, StaticTrustStore
 
-
-def run(body, trust, guard, policy, **kwargs):
-    options = dict(
-        action="on-search",
-        message_model=SearchResponse,
-        our_id=RECEIVER,
-        trust=trust,
-        replay_guard=guard,
-        policy=policy,
-    )
-    options.update(kwargs)
-    return accept(body, **options)
+run = accept_on_search
 
 
 def test_accepts_a_signed_callback(any_key, trust, guard, policy):

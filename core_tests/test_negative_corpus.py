@@ -13,15 +13,14 @@ from hashlib import sha256
 from pathlib import Path
 
 import pytest
-from conftest import NOW, RECEIVER, SENDER, on_search, search_response
+from conftest import NOW, SENDER, accept_on_search, on_search, search_response
 
 import dci.errors
 from dci.cavage import SignatureParams
-from dci.inbound import accept
 from dci.keys import KeySet, SigningKey, parse_jwks
 from dci.netguard import fetch_json
 from dci.replay import InMemoryReplayGuard
-from dci.schemas import ERROR_CODES, SearchResponse
+from dci.schemas import ERROR_CODES
 from dci.signatures import SignaturePolicy, sign_envelope
 from dci.trust import StaticTrustStore
 
@@ -136,15 +135,7 @@ def test_negative_case(case, ed_key, keys):
             policy = SignaturePolicy(clock=lambda: NOW)
             if mutation.get("replay"):
                 first = on_search(ed_key, search_response("ref-1"))
-                accept(
-                    json.dumps(first).encode(),
-                    action="on-search",
-                    message_model=SearchResponse,
-                    our_id=RECEIVER,
-                    trust=trust,
-                    replay_guard=guard,
-                    policy=policy,
-                )
+                accept_on_search(json.dumps(first).encode(), trust, guard, policy)
                 second = on_search(ed_key, search_response("ref-2"))
                 second["header"]["message_id"] = first["header"]["message_id"]
                 body = json.dumps(
@@ -152,13 +143,5 @@ def test_negative_case(case, ed_key, keys):
                 ).encode()
             else:
                 body = build(case, ed_key, keys)
-            accept(
-                body,
-                action="on-search",
-                message_model=SearchResponse,
-                our_id=RECEIVER,
-                trust=trust,
-                replay_guard=guard,
-                policy=policy,
-            )
+            accept_on_search(body, trust, guard, policy)
     assert info.value.code == case["expect"]["code"]

@@ -12,7 +12,7 @@ import hashlib
 import json
 
 import pytest
-from conftest import NOW, RECEIVER, SENDER, search_response
+from conftest import NOW, RECEIVER, SENDER, accept_on_search, search_response
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, given, settings
@@ -20,10 +20,8 @@ from hypothesis import strategies as st
 
 from dci.canonical import canonical_bytes, digest_candidates
 from dci.errors import EnvelopeError, SignatureInvalid
-from dci.inbound import accept, parse_body
+from dci.inbound import parse_body
 from dci.messages import callback_header
-from dci.replay import InMemoryReplayGuard
-from dci.schemas import SearchResponse
 
 
 def python_signed(key, header, message, ensure_ascii=True):
@@ -49,18 +47,6 @@ def python_signed(key, header, message, ensure_ascii=True):
     return json.dumps(body, ensure_ascii=ensure_ascii).encode()
 
 
-def accept_on_search(body, trust, policy):
-    return accept(
-        body,
-        action="on-search",
-        message_model=SearchResponse,
-        our_id=RECEIVER,
-        trust=trust,
-        replay_guard=InMemoryReplayGuard(),
-        policy=policy,
-    )
-
-
 AWKWARD_RECORDS = [
     {"score": 0.1, "big": 1e16, "tiny": 1e-07, "neg_zero": -0.0},  # float spellings differ
     {"id": 123456789012345678901234567890},  # beyond 64 bits: orjson would round it
@@ -77,7 +63,7 @@ def test_awkward_content_from_plain_signers_verifies(any_key, trust, policy, rec
     header = callback_header("on-search", SENDER, status="succ", receiver_id=RECEIVER)
     message = search_response(records=[record])
     body = python_signed(any_key, header, message, ensure_ascii)
-    accepted = accept_on_search(body, trust, policy)
+    accepted = accept_on_search(body, trust, policy=policy)
     # the values we act on are exactly the ones sent, integers included
     assert accepted.envelope["message"] == message
     assert accepted.envelope["message"] == json.loads(body)["message"]
@@ -88,7 +74,7 @@ def test_awkward_content_still_detects_tampering(ed_key, trust, policy):
     message = search_response(records=[{"id": 123456789012345678901234567890}])
     body = python_signed(ed_key, header, message).replace(b"567890}", b"567891}")
     with pytest.raises(SignatureInvalid):
-        accept_on_search(body, trust, policy)
+        accept_on_search(body, trust, policy=policy)
 
 
 LONG = b', "n": 12345678901234567890123'  # sends the body to the json module
