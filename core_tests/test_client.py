@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from dci import messages
-from dci.auth import BearerToken, ClientCredentials
+from dci.auth import MAX_TOKEN_LIFETIME, BearerToken, ClientCredentials
 from dci.client import IbrClient
 from dci.errors import (
     EnvelopeError,
@@ -151,6 +151,41 @@ def test_bearer_and_client_credentials(loopback):
     assert all(r[2]["Authorization"] == "Bearer tok-1" for r in searches)
     make_client(server.url, auth=BearerToken("fixed")).search(QUERIES, sender_uri="http://x/y")
     assert server.requests[-1][2]["Authorization"] == "Bearer fixed"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"access_token": "t", "expires_in": Infinity}',
+        b'{"access_token": "t", "expires_in": NaN}',
+        b'{"access_token": "t", "expires_in": "soon"}',
+        b'{"access_token": 5}',
+        b'{"access_token": "  "}',
+        b'{"token": "t"}',
+        b'["t"]',
+        b"<html>",
+    ],
+)
+def test_unusable_token_answer_is_a_clear_refusal(loopback, payload):
+    server = loopback({"/token": (200, {}, payload)})
+    with pytest.raises(PeerRejected, match="no usable token"):
+        ClientCredentials(server.url + "/token", "id", "secret").headers()
+
+
+def test_token_lifetime_is_bounded(loopback):
+    fetched, now = [], [0.0]
+
+    def token(handler, body):
+        fetched.append(body)
+        return reply({"access_token": f"tok-{len(fetched)}", "expires_in": 10**30})
+
+    server = loopback({"/token": token})
+    credentials = ClientCredentials(server.url + "/token", "id", "secret", clock=lambda: now[0])
+    assert credentials.headers()["Authorization"] == "Bearer tok-1"
+    now[0] = MAX_TOKEN_LIFETIME - 60
+    assert credentials.headers()["Authorization"] == "Bearer tok-1"
+    now[0] = MAX_TOKEN_LIFETIME
+    assert credentials.headers()["Authorization"] == "Bearer tok-2"
 
 
 def test_signed_request_is_fresh(loopback):

@@ -15,6 +15,7 @@ from dci.errors import (
     SignatureMissing,
     VersionNotSupported,
 )
+from dci.inbound import MAX_DEPTH, parse_body
 from dci.keys import KeySet, SigningKey
 from dci.replay import DUPLICATE, NEW, InMemoryReplayGuard
 from dci.signatures import sign_envelope
@@ -96,6 +97,23 @@ def test_malformed_bodies(trust, guard, policy, body):
     with pytest.raises(EnvelopeError) as info:
         run(body, trust, guard, policy)
     assert info.value.code == "err.request.bad"
+
+
+def _nested_body(levels, opening, closing, padding):
+    # envelope and message are two levels; ``levels`` more inside the message
+    pad = b"x" * padding
+    inner = opening * levels + b"0" + closing * levels
+    return b'{"header": {}, "pad": "' + pad + b'", "message": {"x": ' + inner + b"}}"
+
+
+@pytest.mark.parametrize("padding", [0, 70_000], ids=["small-body", "large-body"])
+@pytest.mark.parametrize("brackets", [(b"[", b"]"), (b'{"a":', b"}")], ids=["lists", "objects"])
+def test_nesting_limit_is_exact(padding, brackets):
+    opening, closing = brackets
+    at_limit = _nested_body(MAX_DEPTH - 2, opening, closing, padding)
+    assert parse_body(at_limit)["pad"] == "x" * padding
+    with pytest.raises(EnvelopeError, match="nesting deeper than 32"):
+        parse_body(_nested_body(MAX_DEPTH - 1, opening, closing, padding))
 
 
 def test_body_size_cap(ed_key, trust, guard, policy):

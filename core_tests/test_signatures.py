@@ -3,6 +3,7 @@ DCI-NOTES scheme in both directions, RFC 8032 vectors, and every tampering."""
 
 import base64
 import copy
+import dataclasses
 import hashlib
 import json
 
@@ -10,9 +11,11 @@ import pytest
 from conftest import NOW, RECEIVER, SENDER, on_search, search_response
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dci import jws
-from dci.cavage import SignatureParams
+from dci.cavage import SignatureParams, build_signing_string
 from dci.errors import (
     DCIError,
     SignatureExpired,
@@ -128,6 +131,58 @@ def test_spec_prefix_and_namespace_parse():
     assert params.signature_bytes() == b"abc"
 
 
+# Values a parameter may hold (no quote), including commas, spaces and non-ASCII digits.
+PARAM_TEXT = st.text(st.characters(blacklist_characters='"', blacklist_categories=["Cs"]))
+TIME_TEXT = st.text("0123456789\u00b2\u0663 ", max_size=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    namespace=PARAM_TEXT,
+    kid=PARAM_TEXT,
+    algorithm=PARAM_TEXT,
+    created=TIME_TEXT,
+    expires=TIME_TEXT,
+    signature=PARAM_TEXT,
+)
+def test_usual_layout_reads_as_the_general_reader_does(
+    namespace, kid, algorithm, created, expires, signature
+):
+    value = (
+        f'namespace="{namespace}", kidId="{kid}", algorithm="{algorithm}", '
+        f'created="{created}", expires="{expires}", '
+        f'headers="(created) (expires) digest", signature="{signature}"'
+    )
+
+    def outcome(parse):
+        try:
+            return parse(value)
+        except DCIError as exc:
+            return type(exc)
+
+    assert outcome(SignatureParams.parse) == outcome(SignatureParams.parse_any_layout)
+
+
+def test_other_header_order_signs_and_verifies(any_key, keyset, policy):
+    header, message = _header(), search_response()
+    unsigned = SignatureParams(
+        kid=any_key.kid,
+        algorithm=any_key.algorithm,
+        created=str(NOW),
+        expires=str(NOW + 300),
+        headers=("digest", "(expires)", "(created)"),
+        signature="",
+    )
+    signing = build_signing_string(unsigned, ref_digest(header, message))
+    assert signing.startswith(b"digest: ") and signing.endswith(f"(created): {NOW}".encode())
+    raw = base64.b64encode(any_key.sign(signing)).decode()
+    signature = dataclasses.replace(unsigned, signature=raw).format()
+    assert verify_signature(signature, header, message, keyset.get, policy).kid == any_key.kid
+    usual_order = signature.replace("digest (expires) (created)", "(created) (expires) digest")
+    with pytest.raises(SignatureInvalid):
+        verify_signature(usual_order, header, message, keyset.get, policy)
+
+
 # -- RFC 8032 Ed25519 test vectors (section 7.1) -----------------------------------
 
 RFC8032 = [
@@ -219,9 +274,7 @@ def test_tampered_message_field_fails(any_key, keyset, policy, tamper):
 
 
 def _replace_param(signature, name, value):
-    params = SignatureParams.parse(signature)
-    fields = {**params.__dict__, name: value}
-    return SignatureParams(**fields).format()
+    return dataclasses.replace(SignatureParams.parse(signature), **{name: value}).format()
 
 
 @pytest.mark.parametrize(
@@ -297,6 +350,11 @@ MALFORMED = [
     'expires="2", headers="(created) (expires) digest", signature="YQ=="',
     'kidId="a|b|ed25519", algorithm="ed25519", created="soon", expires="2", '
     'headers="(created) (expires) digest", signature="YQ=="',
+    # digits outside ASCII: str.isdigit() takes them, int() does not (or reads them)
+    'namespace="dci", kidId="a|b|ed25519", algorithm="ed25519", created="\u00b2", '
+    'expires="2", headers="(created) (expires) digest", signature="YQ=="',
+    'namespace="dci", kidId="a|b|ed25519", algorithm="ed25519", created="1", '
+    'expires="\u0663", headers="(created) (expires) digest", signature="YQ=="',
     'kidId="a|b|ed25519", algorithm="ed25519", created="1", expires="2", '
     'headers="digest", signature="YQ=="',
     'kidId="a|b|ed25519" algorithm="ed25519"',

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dci.canonical import canonical_bytes, digest_candidates
+from dci.canonical import canonical_bytes, matching_digest
 from dci.errors import EnvelopeError, SignatureInvalid
 from dci.inbound import parse_body
 from dci.messages import callback_header
@@ -128,7 +128,8 @@ JSON_VALUES = st.recursive(
 @given(content=JSON_VALUES)
 def test_every_standard_form_is_a_candidate_and_parsing_is_exact(content):
     header, message = {"h": content}, {"m": content}
-    candidates = list(digest_candidates(header, message))
+    candidates = []
+    assert matching_digest(header, message, lambda d: candidates.append(d)) is None
     for ascii_only in (True, False):
         form = canonical_bytes(header, message, ascii_only=ascii_only)
         assert base64.b64encode(hashlib.sha256(form).digest()).decode() in candidates

@@ -7,7 +7,9 @@ import requests
 
 from .errors import PeerRejected, ServiceUnavailable
 
-__all__ = ["BearerToken", "ClientCredentials"]
+__all__ = ["BearerToken", "ClientCredentials", "MAX_TOKEN_LIFETIME"]
+
+MAX_TOKEN_LIFETIME = 24 * 3600
 
 
 class BearerToken:
@@ -69,6 +71,10 @@ class ClientCredentials:
             )
         try:
             body = response.json()
-            return body["access_token"], int(body.get("expires_in", 300))
-        except (ValueError, KeyError, TypeError):
-            raise PeerRejected("the OAuth2 token endpoint gave no access_token") from None
+            token, lifetime = body["access_token"], int(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError, OverflowError):  # OverflowError: Infinity
+            raise PeerRejected("the OAuth2 token endpoint gave no usable token") from None
+        if not isinstance(token, str) or not token.strip():
+            raise PeerRejected("the OAuth2 token endpoint gave no usable token")
+        # a token said to last for ever is still asked for again now and then
+        return token, min(max(lifetime, 0), MAX_TOKEN_LIFETIME)

@@ -12,7 +12,7 @@ import json
 
 import orjson
 
-__all__ = ["canonical_bytes", "digest", "digest_candidates"]
+__all__ = ["canonical_bytes", "digest", "matching_digest"]
 
 
 _ENCODERS = {
@@ -35,33 +35,46 @@ def digest(header, message, *, ascii_only=True):
     return _b64_sha256(canonical_bytes(header, message, ascii_only=ascii_only))
 
 
-def _forms(header, message):
+def _orjson_form(content):
     # orjson's sorted, compact output is byte-for-byte the Python form for the
     # usual ASCII content without floats, at a tenth of the cost; it is still a
     # faithful encoding of the content, so trying it first costs no integrity.
     try:
-        yield orjson.dumps({"header": header, "message": message}, option=orjson.OPT_SORT_KEYS)
+        return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     except TypeError:  # integers beyond 64 bits: only the standard forms apply
-        pass
-    yield canonical_bytes(header, message)
-    yield canonical_bytes(header, message, ascii_only=False)
+        return None
 
 
-def digest_candidates(header, message):
-    """Digests a genuine signer may have produced for this content, cheapest first.
+# Cheapest first; each builds its bytes only when the ones before did not match.
+_FORMS = (
+    _orjson_form,
+    lambda content: _ENCODERS[True].encode(content).encode(),  # Python signers
+    lambda content: _ENCODERS[False].encode(content).encode(),  # UTF-8 signers
+)
 
-    ``header`` and ``message`` are JSON values as :func:`dci.jsontext.loads`
-    reads them (finite numbers only: orjson writes NaN and infinities as
-    ``null``, which would let two contents share a form).
+
+def matching_digest(header, message, accepts):
+    """The first digest a genuine signer may have produced that ``accepts(digest)`` takes.
+
+    Returns ``None`` when no form is accepted. ``header`` and ``message`` are
+    JSON values as :func:`dci.jsontext.loads` reads them (finite numbers only:
+    orjson writes NaN and infinities as ``null``, which would let two contents
+    share a form).
 
     Python signers escape non-ASCII (``\\u00e9``); JavaScript and Java signers
     emit UTF-8. Every form is a deterministic, faithful encoding of the same
     content, so accepting any of them widens interoperability without
-    weakening integrity. Forms are built lazily: the slower ones only when an
-    earlier one did not verify.
+    weakening integrity. A plain loop, not a generator: this runs on every
+    callback, and an abandoned generator costs more than the hashing.
     """
+    content = {"header": header, "message": message}
     tried = []
-    for form in _forms(header, message):
-        if form not in tried:
-            tried.append(form)
-            yield _b64_sha256(form)
+    for form in _FORMS:
+        encoded = form(content)
+        if encoded is None or encoded in tried:
+            continue
+        tried.append(encoded)
+        candidate = _b64_sha256(encoded)
+        if accepts(candidate):
+            return candidate
+    return None

@@ -12,10 +12,12 @@ the canonical digest of header and message (see :mod:`.canonical`).
 
 import base64
 import binascii
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 
-from .canonical import digest, digest_candidates
+from .canonical import digest, matching_digest
 from .errors import KeyFormatError, SignatureInvalid, SignatureMissing
 from .keys import normalise_algorithm
 
@@ -27,11 +29,19 @@ _PARAM = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([0-9]+))')
 _ONE_PARAM = r'\s*[A-Za-z][A-Za-z0-9_-]*\s*=\s*(?:"[^"]*"|[0-9]+)\s*'
 _PARAM_LIST = re.compile(rf"{_ONE_PARAM}(?:,{_ONE_PARAM})*")
 _PREFIX = re.compile(r"^\s*signature\s*:\s*", re.IGNORECASE)
+# The layout every DCI signer we know writes (ours included): read in one
+# match. Anything else takes the general parser, which reads the same values.
+_USUAL_LAYOUT = re.compile(
+    r'namespace="([^"]*)", kidId="([^"]+)", algorithm="([^"]+)", '
+    r'created="([0-9]+)", expires="([0-9]+)", '
+    r'headers="\(created\) \(expires\) digest", signature="([^"]+)"'
+)
+_UNIX_TIME = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also takes "²"
 _UNSIGNED = {"", "unsigned-stub"}
 _REQUIRED = ("algorithm", "created", "expires", "headers", "signature")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: built on every callback, and freezing costs
 class SignatureParams:
     """The parsed parameter list; numeric fields keep their received text."""
 
@@ -49,6 +59,15 @@ class SignatureParams:
             if value is None:
                 raise SignatureMissing()
             raise SignatureInvalid("signature must be a string")
+        usual = _USUAL_LAYOUT.fullmatch(value)
+        if usual:
+            namespace, kid, algorithm, created, expires, signature = usual.groups()
+            return cls(kid, algorithm, created, expires, SIGNED_HEADERS, signature, namespace)
+        return cls.parse_any_layout(value)
+
+    @classmethod
+    def parse_any_layout(cls, value):
+        """The general reader: any order, optional ``Signature:`` prefix, bare numbers."""
         text = value.strip()
         if text in _UNSIGNED:
             raise SignatureMissing()
@@ -65,7 +84,7 @@ class SignatureParams:
         if missing or not kid:
             raise SignatureInvalid(f"signature lacks {', '.join(missing or ['kidId'])}")
         created, expires, headers = params["created"], params["expires"], params["headers"]
-        if not (created.isdigit() and expires.isdigit()):
+        if not (_UNIX_TIME.fullmatch(created) and _UNIX_TIME.fullmatch(expires)):
             raise SignatureInvalid("signature created/expires are not Unix times")
         if headers == _SIGNED_HEADERS_TEXT:  # the usual order: no sorting needed
             headers = SIGNED_HEADERS
@@ -100,18 +119,28 @@ class SignatureParams:
             raise SignatureInvalid("signature value is not valid base64") from None
 
 
-def _kid_algorithm(kid):
-    """The algorithm a ``sender|key|alg`` kid names (``None`` for other kids)."""
+@functools.lru_cache(maxsize=256)
+def _named_algorithms(algorithm, kid):
+    """The algorithm the parameter names and the one a ``sender|key|alg`` kid
+    names (``None`` for other kids). Cached: a sender signs many messages
+    under one kid."""
+    try:
+        declared = normalise_algorithm(algorithm)
+    except KeyFormatError as exc:
+        raise SignatureInvalid(exc.message) from None
     parts = kid.split("|")
     if len(parts) != 3:
-        return None
+        return declared, None
     try:
-        return normalise_algorithm(parts[2])
+        return declared, normalise_algorithm(parts[2])
     except KeyFormatError:
-        return None
+        return declared, None
 
 
 def build_signing_string(params, digest_value):
+    if params.headers is SIGNED_HEADERS:  # the usual order, as parse() returns it
+        created, expires = params.created, params.expires
+        return f"(created): {created}\n(expires): {expires}\ndigest: {digest_value}".encode()
     values = {"(created)": params.created, "(expires)": params.expires, "digest": digest_value}
     return "\n".join(f"{name}: {values[name]}" for name in params.headers).encode()
 
@@ -128,34 +157,27 @@ def sign(header, message, signing_key, *, created, lifetime, namespace="dci"):
         namespace=namespace,
     )
     raw = signing_key.sign(build_signing_string(unsigned, digest(header, message)))
-    return SignatureParams(
-        **{**unsigned.__dict__, "signature": base64.b64encode(raw).decode()}
-    ).format()
+    return dataclasses.replace(unsigned, signature=base64.b64encode(raw).decode()).format()
 
 
 def verify(value, header, message, key_lookup, policy):
-    """Verify a parameter-list signature; return ``(params, key, digest)``.
+    """Verify a parameter-list signature; return ``(key, digest)``.
 
     The key is chosen by ``kidId``; its own algorithm decides how to verify,
     and a differing ``algorithm`` parameter or kid suffix is refused.
     """
     params = SignatureParams.parse(value)
     key = key_lookup(params.kid)
-    try:
-        declared = normalise_algorithm(params.algorithm)
-    except KeyFormatError as exc:
-        raise SignatureInvalid(exc.message) from None
-    if declared != key.algorithm or _kid_algorithm(params.kid) not in (None, key.algorithm):
+    declared, kid_suffix = _named_algorithms(params.algorithm, params.kid)
+    if declared != key.algorithm or kid_suffix not in (None, key.algorithm):
         raise SignatureInvalid(
             f"signature says {params.algorithm!r} but key {params.kid!r} is {key.algorithm}"
         )
     policy.check_window(int(params.created), int(params.expires))
     raw = params.signature_bytes()
-    last_error = None
-    for candidate in digest_candidates(header, message):
-        try:
-            key.verify(raw, build_signing_string(params, candidate))
-            return params, key, candidate
-        except SignatureInvalid as exc:
-            last_error = exc
-    raise last_error
+    content_digest = matching_digest(
+        header, message, lambda candidate: key.signs(raw, build_signing_string(params, candidate))
+    )
+    if content_digest is None:
+        raise SignatureInvalid("signature does not match the message")
+    return key, content_digest

@@ -6,9 +6,11 @@ translation table, and an HTTP status that fits it.
 """
 
 __all__ = [
+    "BodyTooLarge",
     "DCIError",
     "EnvelopeError",
     "KeyFormatError",
+    "LengthRequired",
     "PeerRejected",
     "ReceiverInvalid",
     "ReplayDetected",
@@ -21,6 +23,7 @@ __all__ = [
     "Unauthorized",
     "UnknownKey",
     "UnsafeURL",
+    "UnsupportedMediaType",
     "VersionNotSupported",
 ]
 
@@ -41,6 +44,24 @@ class DCIError(Exception):
 
 class EnvelopeError(DCIError):
     """The message is not a valid DCI envelope."""
+
+
+class BodyTooLarge(EnvelopeError):
+    """The body is larger than this receiver accepts."""
+
+    http_status = 413
+
+
+class UnsupportedMediaType(EnvelopeError):
+    """The body is not declared as JSON."""
+
+    http_status = 415
+
+
+class LengthRequired(EnvelopeError):
+    """The request does not declare its body length."""
+
+    http_status = 411
 
 
 class VersionNotSupported(DCIError):

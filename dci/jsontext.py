@@ -1,4 +1,4 @@
-"""Reading JSON text from the wire: fast, and exactly what the json module reads.
+"""Reading JSON text from the wire: fast, bounded, and exactly what the json module reads.
 
 The values we verify and act on must be the values that were sent. orjson
 reads a small body several times faster than the json module, but it reads
@@ -7,7 +7,8 @@ many times their size; the json module is the reference for what a body
 means. So orjson reads the small bodies it reads exactly, the json module
 everything else, and both refuse what RFC 8259 has no value for (NaN,
 Infinity, numbers that overflow to infinity): a digest must never see a
-value whose serialised forms disagree.
+value whose serialised forms disagree. Containers nested deeper than the
+caller allows are refused too.
 """
 
 import json
@@ -15,14 +16,19 @@ import math
 
 import orjson
 
-__all__ = ["FAST_MAX_BYTES", "loads"]
+__all__ = ["FAST_MAX_BYTES", "NestingTooDeep", "loads"]
 
 FAST_MAX_BYTES = 64 * 1024
-# -2**63 - 1 already has 19 digits: a body with 19 digits in a row may hold an
-# integer orjson would round. A translate + find runs at C speed (a regex scan
-# costs more than the parse).
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# One C-speed pass over a small body answers both questions asked of it:
+# digits become "0" (-2**63 - 1 already has 19 digits: a run of 19 may hold
+# an integer orjson would round) and "[" becomes "{" (one count of opening
+# brackets bounds the nesting). A regex scan would cost more than the parse.
+_SCAN = bytes.maketrans(b"123456789[", b"000000000{")
 _LONG_DIGIT_RUN = b"0" * 19
+
+
+class NestingTooDeep(ValueError):
+    """Containers nest deeper than allowed."""
 
 
 def _refuse_constant(name):
@@ -36,14 +42,45 @@ def _finite_float(text):
     return value
 
 
-def loads(raw):
+def _exact(raw):
+    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _nests_deeper(value, limit):
+    """True when containers in ``value`` nest deeper than ``limit`` (breadth-first)."""
+    level = [value]
+    for _ in range(limit):
+        deeper = []
+        for node in level:
+            children = node.values() if type(node) is dict else node
+            deeper.extend(c for c in children if type(c) is dict or type(c) is list)
+        if not deeper:
+            return False
+        level = deeper
+    return True
+
+
+def loads(raw, max_depth=None):
     """Decode UTF-8 JSON ``raw`` (bytes); raise ``ValueError`` if it is not JSON.
 
-    The result equals ``json.loads(raw)`` whenever that holds only finite numbers.
+    The result equals ``json.loads(raw)`` whenever that holds only finite
+    numbers. With ``max_depth``, containers nested deeper raise
+    :class:`NestingTooDeep` (a ``ValueError``).
     """
-    if len(raw) <= FAST_MAX_BYTES and _LONG_DIGIT_RUN not in raw.translate(_DIGITS_AS_ZERO):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass  # the json module decides (it reads lone surrogates, for one)
-    return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+    value = None
+    if len(raw) <= FAST_MAX_BYTES:
+        scan = raw.translate(_SCAN)
+        if _LONG_DIGIT_RUN not in scan:
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                pass  # the json module decides (it reads lone surrogates, for one)
+        openings = scan.count(b"{")
+    else:  # no copy of a large body: count in place
+        openings = raw.count(b"{") + raw.count(b"[")
+    if value is None:
+        value = _exact(raw)
+    # fewer opening brackets than the limit cannot nest that deep: no walk
+    if max_depth is not None and openings > max_depth and _nests_deeper(value, max_depth):
+        raise NestingTooDeep(f"JSON nesting deeper than {max_depth} levels")
+    return value

@@ -42,6 +42,9 @@ _ALGORITHM_ALIASES = {
     "rsa-sha256": RS256,
     "rsa256": RS256,
 }
+# Stateless parameter objects, made once rather than on every verification.
+_PKCS1V15 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
 # JWK members that only a private key has; a JWKS must never publish them.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
@@ -120,15 +123,21 @@ class PublicKey:
         jwk["use"] = "sig"
         return jwk
 
-    def verify(self, signature, data):
-        """Raise :class:`SignatureInvalid` unless ``signature`` signs ``data``."""
+    def signs(self, signature, data):
+        """True when ``signature`` is this key's signature of ``data``."""
         try:
             if self.algorithm == ED25519:
                 self.key.verify(signature, data)
             else:
-                self.key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+                self.key.verify(signature, data, _PKCS1V15, _SHA256)
         except InvalidSignature:
-            raise SignatureInvalid("signature does not match the message") from None
+            return False
+        return True
+
+    def verify(self, signature, data):
+        """Raise :class:`SignatureInvalid` unless ``signature`` signs ``data``."""
+        if not self.signs(signature, data):
+            raise SignatureInvalid("signature does not match the message")
 
 
 def public_key_from_jwk(jwk):
@@ -278,7 +287,7 @@ class SigningKey:
     def sign(self, data):
         if self.algorithm == ED25519:
             return self.private_key.sign(data)
-        return self.private_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return self.private_key.sign(data, _PKCS1V15, _SHA256)
 
     def jwks(self):
         return {"keys": [self.public.to_jwk()]}

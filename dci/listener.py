@@ -6,10 +6,11 @@ the peer gets the matching ACK or ERR acknowledgement.
 """
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 from . import messages
 from .errors import DCIError
+from .httpserver import JsonRequestHandler
 from .inbound import accept
 from .replay import InMemoryReplayGuard
 from .schemas import SearchResponse
@@ -71,20 +72,10 @@ class CallbackListener:
 
 
 def _handler_for(listener):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
+    class Handler(JsonRequestHandler):
         def do_POST(self):
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            status, body = listener.receive(raw)
-            data = messages.json_bytes(body)
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            raw = self.read_body()
+            if raw is not None:  # None: refused by its headers, already answered
+                self.reply(*listener.receive(raw))
 
     return Handler

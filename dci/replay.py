@@ -46,7 +46,7 @@ class InMemoryReplayGuard(ReplayGuard):
 
     def __init__(self, clock=time.time):
         self._seen = {}
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
         self._clock = clock
 
     def lookup(self, sender_id, message_id):
@@ -56,11 +56,11 @@ class InMemoryReplayGuard(ReplayGuard):
         return None
 
     def remember(self, sender_id, message_id, digest, keep_until):
-        with self._lock:
+        # callers go through register(), which holds the lock
+        if len(self._seen) > 10_000:  # bound memory: drop what has expired
             now = self._clock()
-            if len(self._seen) > 10_000:  # bound memory: drop what has expired
-                self._seen = {k: v for k, v in self._seen.items() if v[1] >= now}
-            self._seen[(sender_id, message_id)] = (digest, keep_until)
+            self._seen = {k: v for k, v in self._seen.items() if v[1] >= now}
+        self._seen[(sender_id, message_id)] = (digest, keep_until)
 
     def register(self, sender_id, message_id, digest, keep_until):
         with self._lock:  # lookup+remember must be atomic across threads

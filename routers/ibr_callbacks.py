@@ -21,30 +21,22 @@ from odoo.api import Environment
 from odoo.addons.fastapi.dependencies import odoo_env
 
 from ..dci import messages
-from ..dci.errors import EnvelopeError
+from ..dci.errors import BodyTooLarge, EnvelopeError
+from ..dci.inbound import check_request_headers
 
 ibr_callback_router = APIRouter(tags=["IBR callbacks"])
 
 
-class _BodyTooLarge(EnvelopeError):
-    http_status = 413
-
-
 async def _read_body(request, limit):
     """The raw body, refused early when it is not JSON or grows past ``limit``."""
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
-        error = EnvelopeError(f"content type must be application/json, not {ctype or 'none'}")
-        error.http_status = 415
-        raise error
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _BodyTooLarge(f"body of {declared} bytes exceeds the {limit} allowed")
+    check_request_headers(
+        request.headers.get("content-type"), request.headers.get("content-length"), limit
+    )
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise _BodyTooLarge(f"body exceeds the {limit} bytes allowed")
+            raise BodyTooLarge(f"body exceeds the {limit} bytes allowed")
     return bytes(body)
 
 

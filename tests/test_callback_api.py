@@ -105,6 +105,15 @@ class TestCallbackApi(IbrCase):
                 401,
                 "err.signature.invalid",
             ),
+            (  # a digit int() does not read, in the signature and in Content-Length
+                json.dumps(
+                    dict(good, signature=good["signature"].replace('created="', 'created="\u00b2'))
+                ).encode(),
+                JSON,
+                401,
+                "err.signature.invalid",
+            ),
+            (b"not json", {**JSON, "Content-Length": b"\xb2"}, 400, "err.request.bad"),
         ]
         for body, headers, status, code in cases:
             self.assert_refused(self.post(body, headers=headers), status, code)

@@ -15,13 +15,14 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import requests
 
 from .. import messages
 from ..cavage import SignatureParams
 from ..errors import DCIError, SenderInvalid, ServiceUnavailable
+from ..httpserver import JsonRequestHandler
 from ..inbound import accept, parse_body
 from ..keys import KeySet, SigningKey
 from ..replay import InMemoryReplayGuard
@@ -253,35 +254,25 @@ def _merge(pages):
     return dict(pages[0], search_response=[i for p in pages for i in p["search_response"]])
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     sim = None  # set per server by _handler_for
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):  # quiet: the CLI prints its own progress
-        pass
-
-    def _reply(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def do_GET(self):
         if self.path == "/.well-known/jwks.json":
-            return self._reply(200, self.sim.signing_key.jwks())
-        return self._reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
+            return self.reply(200, self.sim.signing_key.jwks())
+        return self.reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
 
     def do_POST(self):
         self.sim.count("requests")
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = self.read_body()
+        if raw is None:  # refused by its headers
+            return None
         if self.sim.latency:  # every request takes this long to answer
             time.sleep(self.sim.latency)
         if "http-500" in self.sim.failures:
-            return self._reply(500, {"errors": [{"code": "500", "message": "injected"}]})
+            return self.reply(500, {"errors": [{"code": "500", "message": "injected"}]})
         if "err-ack" in self.sim.failures:
-            return self._reply(
+            return self.reply(
                 200, messages.err_ack(ServiceUnavailable("the simulator was told to refuse"))
             )
         route = {
@@ -292,11 +283,11 @@ class _Handler(BaseHTTPRequestHandler):
             "/registry/sync/enrolled": self.enrolled,
         }.get(self.path)
         if route is None:
-            return self._reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
+            return self.reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
         try:
             return route(raw)
         except DCIError as exc:
-            return self._reply(exc.http_status, messages.err_ack(exc))
+            return self.reply(exc.http_status, messages.err_ack(exc))
 
     def search(self, raw):
         envelope, request = self.sim.read_search(raw)
@@ -304,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
         pages = self.sim.answer_pages(request, correlation_id)
         self.sim.remember(pages)
         self.sim.spawn(self.sim.send_callbacks, envelope, pages)
-        self._reply(200, messages.ack(correlation_id))
+        self.reply(200, messages.ack(correlation_id))
 
     def sync_search(self, raw):
         envelope, request = self.sim.read_search(raw)
@@ -314,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         answer = _merge(pages)
         for item in answer["search_response"]:  # one answer carries every record
             item.pop("pagination", None)
-        self._reply(
+        self.reply(
             200,
             self.sim.signed(
                 "on-search",
@@ -330,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
         with self.sim._lock:
             known = self.sim.transactions.get(query.get("attribute_value"))
         if known is None:
-            return self._reply(
+            return self.reply(
                 200,
                 self.sim.signed(
                     "txn-on-status", {}, envelope["header"].get("sender_id"), status="rjct"
@@ -341,7 +332,7 @@ class _Handler(BaseHTTPRequestHandler):
             "correlation_id": known["correlation_id"],
             "txnstatus_response": {"txn_type": "search", "txn_status": known},
         }
-        self._reply(
+        self.reply(
             200, self.sim.signed("txn-on-status", message, envelope["header"].get("sender_id"))
         )
 
@@ -367,7 +358,7 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             ],
         }
-        self._reply(200, self.sim.signed("on-search", answer, envelope["header"].get("sender_id")))
+        self.reply(200, self.sim.signed("on-search", answer, envelope["header"].get("sender_id")))
 
 
 def _handler_for(sim):

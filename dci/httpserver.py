@@ -1,0 +1,46 @@
+"""The core's own small HTTP servers (the CLI's callback listener, the IBR
+simulator): JSON in and out, and bodies refused by their headers before a
+byte of them is read."""
+
+from http.server import BaseHTTPRequestHandler
+
+from . import messages
+from .errors import DCIError, LengthRequired
+from .inbound import MAX_BODY_BYTES, check_request_headers
+
+__all__ = ["JsonRequestHandler"]
+
+
+class JsonRequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    max_body_bytes = MAX_BODY_BYTES
+
+    def log_message(self, *args):  # quiet: the CLI prints its own progress
+        pass
+
+    def read_body(self):
+        """The request body, or ``None`` once a refusal (an ERR ack) has been sent."""
+        try:
+            length = check_request_headers(
+                self.headers.get("Content-Type"),
+                self.headers.get("Content-Length"),
+                self.max_body_bytes,
+            )
+            if length is None:
+                raise LengthRequired("a Content-Length header is required")
+        except DCIError as exc:
+            # the body stays unread, so this connection cannot carry another request
+            self.close_connection = True
+            self.reply(exc.http_status, messages.err_ack(exc))
+            return None
+        return self.rfile.read(length)
+
+    def reply(self, status, body):
+        data = messages.json_bytes(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
