@@ -9,7 +9,7 @@
     "website": "https://github.com/OpenSPP/openspp-modules",
     "depends": ["base", "mail", "fastapi"],
     "external_dependencies": {
-        "python": ["cryptography", "joserfc", "orjson", "pydantic", "requests"],
+        "python": ["cryptography", "joserfc", "pydantic", "requests"],
     },
     "data": [
         "security/groups.xml",

@@ -1,18 +1,22 @@
 """The core's HTTP servers (CLI callback listener, IBR simulator) refuse a
-request by its headers with a 4xx ERR ack, before reading the body, and keep
-serving afterwards."""
+request by its headers with a 4xx ERR ack, before reading the body, let slow
+and idle clients go, and keep serving afterwards; the simulator is no open relay."""
 
 import http.client
 import json
+import socket
+import time
 from urllib.parse import urlsplit
 
 import pytest
 from conftest import NOW, SENDER, on_search, raw
 
+from dci import messages
 from dci.client import IbrClient
-from dci.errors import BodyTooLarge, EnvelopeError, UnsupportedMediaType
+from dci.errors import BodyTooLarge, EnvelopeError, PeerRejected, UnsupportedMediaType
+from dci.httpserver import JsonRequestHandler
 from dci.inbound import MAX_BODY_BYTES, check_request_headers
-from dci.keys import KeySet
+from dci.keys import KeySet, SigningKey
 from dci.listener import CallbackListener
 from dci.messages import SearchQuery
 from dci.signatures import SignaturePolicy
@@ -81,8 +85,8 @@ def _accepted_callback(url, key):
     return _post(url, headers, envelope)[0] == 200
 
 
-def _answered_search(url, key):
-    client = IbrClient(url.removesuffix("/registry/search"), key, "client.test")
+def _answered_search(sim, key):
+    client = IbrClient(sim.url, key, "client.test", ibr_keys=KeySet([sim.signing_key.public]))
     return bool(client.sync_search([SearchQuery("r1", "NID", "1000000001")]).message)
 
 
@@ -91,7 +95,7 @@ def server(request, ed_key):
     """``(url, still_serving)``: a POST route and a check that a good request works."""
     if request.param == "simulator":
         with IbrSimulator() as sim:
-            yield sim.url + "/registry/search", lambda: _answered_search(sim.url, ed_key)
+            yield sim.url + "/registry/search", lambda: _answered_search(sim, ed_key)
     else:
         trust = StaticTrustStore({SENDER: KeySet([ed_key.public])})
         with CallbackListener(
@@ -115,3 +119,144 @@ def test_refused_by_headers_then_still_serving(server, headers, body, status):
         "err.request.bad",
     )
     assert still_serving()
+
+
+# -- slow and idle clients hold no thread for longer than allowed ----------------------------
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch):
+    monkeypatch.setattr(JsonRequestHandler, "timeout", 0.5)
+    monkeypatch.setattr(JsonRequestHandler, "body_seconds", 1.0)
+
+
+def _stalled_post(url, body_sent, declared, drip=None):
+    """Send headers and part of a body (optionally dripping more); return what comes back."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    try:
+        sock.sendall(
+            f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {declared}\r\n\r\n".encode()
+            + body_sent
+        )
+        started = time.monotonic()
+        if drip:  # one byte well within the idle timeout, for ever
+            sock.settimeout(0.01)
+            while time.monotonic() - started < 4:
+                try:
+                    sock.sendall(b" ")
+                    answer = sock.recv(65536)
+                    if answer:
+                        return _rest(sock, answer), time.monotonic() - started
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+                time.sleep(drip)
+            return b"", time.monotonic() - started
+        answer = sock.recv(65536)
+        return _rest(sock, answer), time.monotonic() - started
+    finally:
+        sock.close()
+
+
+def _rest(sock, received):
+    """Read on until the server closes the connection."""
+    sock.settimeout(2)
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("drip", [None, 0.2], ids=["short-body", "dripping-body"])
+def test_slow_client_gets_408_and_is_let_go(server, short_timeouts, drip):
+    url, still_serving = server
+    answer, elapsed = _stalled_post(url, b'{"header"', 1000, drip)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert b'"err.request.timeout"' in answer
+    assert elapsed < 2.5
+    assert still_serving()
+
+
+def test_servers_bound_idle_and_slow_clients_by_default():
+    assert 0 < JsonRequestHandler.timeout <= 30
+    assert 0 < JsonRequestHandler.body_seconds <= 120
+
+
+def test_idle_connection_is_closed(server, short_timeouts):
+    url, still_serving = server
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        started = time.monotonic()
+        assert sock.recv(100) == b""  # closed by the server, not by our timeout
+        assert time.monotonic() - started < 2
+    assert still_serving()
+
+
+# -- the simulator calls back only where it is allowed to -------------------------------------
+
+
+def _search_to(sim, sender_uri):
+    client = IbrClient(sim.url, SigningKey.generate("spmis"), "spmis")
+    return client.search([SearchQuery("r1", "NID", "1000000001")], sender_uri=sender_uri)
+
+
+@pytest.mark.parametrize(
+    "sender_uri",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.1/cb",
+        "http://example.org/cb",
+        "ftp://127.0.0.1/cb",
+        "http://[::1/cb",
+    ],
+)
+def test_simulator_is_no_open_relay(sender_uri):
+    with IbrSimulator() as sim:
+        with pytest.raises(PeerRejected) as info:
+            _search_to(sim, sender_uri)
+        assert info.value.code == "err.sender_uri.invalid"
+        assert sim.stats["callbacks_sent"] + sim.stats["callbacks_failed"] == 0
+
+
+def test_simulator_calls_back_to_loopback_and_allowed_hosts():
+    with IbrSimulator(failures=["drop"]) as sim:
+        assert _search_to(sim, "http://127.0.0.1:9/cb").correlation_id
+        assert _search_to(sim, "http://localhost:9/cb").correlation_id
+        assert _search_to(sim, "http://[::1]:9/cb").correlation_id
+    with IbrSimulator(failures=["drop"], callback_hosts=["cb.example"]) as sim:
+        assert _search_to(sim, "https://cb.example/on-search").correlation_id
+
+
+def _envelope_with(message, action):
+    header = messages.request_header(action, "spmis", total_count=1)
+    return json.dumps({"signature": "", "header": header, **message}).encode()
+
+
+@pytest.mark.parametrize(
+    "path,action,message",
+    [
+        ("/registry/sync/txn/status", "txn-status", {}),
+        ("/registry/sync/txn/status", "txn-status", {"message": {"transaction_id": "t"}}),
+        (
+            "/registry/txn/status",
+            "txn-status",
+            {"message": {"transaction_id": "t", "txnstatus_request": ["not", "an", "object"]}},
+        ),
+        ("/registry/sync/enrolled", "search", {"message": {"enrolled_criteria": "x"}}),
+        ("/registry/sync/search", "search", {"message": {"search_request": []}}),
+        ("/registry/sync/search", "txn-status", {"message": {}}),
+    ],
+    ids=["no-message", "no-query", "query-list", "criteria-text", "no-items", "wrong-action"],
+)
+def test_simulator_answers_malformed_requests_with_an_err_ack(path, action, message):
+    with IbrSimulator() as sim:
+        body = _envelope_with(message, action)
+        status, _, ack = _post(
+            sim.url + path,
+            {"Content-Type": "application/json", "Content-Length": str(len(body))},
+            body,
+        )
+        assert (status, ack["message"]["ack_status"]) == (400, "ERR")
+        assert _answered_search(sim, SigningKey.generate("spmis"))

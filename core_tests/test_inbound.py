@@ -60,7 +60,8 @@ def test_key_order_and_whitespace_do_not_matter(ed_key, trust, guard, policy):
         (lambda e: e["header"].pop("message_id"), EnvelopeError, "err.request.bad"),
         (lambda e: e["header"].update(status="weird"), EnvelopeError, "err.request.bad"),
         (lambda e: e["header"].update(message_ts="yesterday"), EnvelopeError, "err.request.bad"),
-        (lambda e: e["message"].pop("search_response"), EnvelopeError, "err.request.bad"),
+        # authenticated before validated: a changed message fails its signature first
+        (lambda e: e["message"].pop("search_response"), SignatureInvalid, "err.signature.invalid"),
         (lambda e: e.update(signature=""), SignatureMissing, "err.signature.missing"),
         (lambda e: e.pop("signature"), SignatureMissing, "err.signature.missing"),
         (lambda e: e.update(signature="unsigned-stub"), SignatureMissing, "err.signature.missing"),
@@ -149,7 +150,7 @@ def test_duplicate_and_replay(ed_key, trust, guard, policy):
     resigned = sign_envelope(other["header"], other["message"], ed_key, now=NOW)
     with pytest.raises(ReplayDetected) as info:
         run(raw(resigned), trust, guard, policy)
-    assert info.value.code == "err.signature.invalid"
+    assert (info.value.code, info.value.http_status) == ("err.request.bad", 409)
 
 
 def test_unknown_kid_refreshes_once_then_verifies(ed_key, policy, guard):

@@ -116,4 +116,5 @@ def test_interpret_item_pages_and_rejections():
         None,
     )
     assert interpret_item(_item(status="pdng"), "NID", "1").status == "pdng"
-    assert interpret_item(_item(), "NID", "1").interpretation.result == NO_MATCH
+    no_records = _item(data={"reg_records": []})
+    assert interpret_item(no_records, "NID", "1").interpretation.result == NO_MATCH

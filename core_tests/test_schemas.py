@@ -8,7 +8,7 @@ from conftest import NOW, on_search
 from dci import messages
 from dci.client import IbrClient
 from dci.errors import ServiceUnavailable
-from dci.keys import SigningKey
+from dci.keys import KeySet, SigningKey
 from dci.schemas import Ack, RequestHeader, SearchRequest, SearchResponse
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/spec/ibr_api_v1.0.0.yaml"
@@ -52,7 +52,7 @@ class Capture:
     def __init__(self):
         self.bodies = []
 
-    def post(self, url, data, headers, timeout):
+    def post(self, url, data, headers, timeout, **options):
         import json
 
         self.bodies.append((url, json.loads(data)))
@@ -99,7 +99,9 @@ def test_callbacks_and_acks(spec, ed_key):
 @needs_spec
 def test_enrolled_and_txn_status_requests(spec):
     capture = Capture()
-    client = IbrClient("http://ibr", SigningKey.generate("spmis"), "spmis", session=capture)
+    client = IbrClient(
+        "http://ibr", SigningKey.generate("spmis"), "spmis", session=capture, ibr_keys=KeySet()
+    )
     for call in (lambda: client.enrolled("NID", "1"), lambda: client.txn_status("txn-1")):
         with pytest.raises(ServiceUnavailable):
             call()
@@ -126,6 +128,7 @@ def test_unknown_members_are_kept():
     response = SearchResponse.model_validate(
         {
             "transaction_id": "t",
+            "correlation_id": "c",
             "search_response": [
                 {
                     "reference_id": "r",

@@ -166,9 +166,10 @@ def test_simulator_verifies_client_requests(client_key):
 
     stranger = SigningKey.generate(cli.CLI_SENDER_ID)
     with IbrSimulator(client_jwks=KeySet([client_key.public])) as sim:
-        good = IbrClient(sim.url, client_key, cli.CLI_SENDER_ID)
+        ibr_keys = KeySet([sim.signing_key.public])
+        good = IbrClient(sim.url, client_key, cli.CLI_SENDER_ID, ibr_keys=ibr_keys)
         assert good.sync_search([SearchQuery("r1", "NID", "1000000001")]).message
-        bad = IbrClient(sim.url, stranger, cli.CLI_SENDER_ID)
+        bad = IbrClient(sim.url, stranger, cli.CLI_SENDER_ID, ibr_keys=ibr_keys)
         with pytest.raises(PeerRejected) as info:
             bad.sync_search([SearchQuery("r1", "NID", "1000000001")])
     assert info.value.code == "err.signature.invalid"

@@ -10,8 +10,6 @@ import base64
 import hashlib
 import json
 
-import orjson
-
 __all__ = ["canonical_bytes", "digest", "matching_digest"]
 
 
@@ -22,7 +20,11 @@ _ENCODERS = {
 
 
 def canonical_bytes(header, message, *, ascii_only=True):
-    """The bytes that are hashed. ``ascii_only`` is the Python/OpenSPP2 form."""
+    """The bytes that are hashed. ``ascii_only`` is the Python/OpenSPP2 form.
+
+    The UTF-8 form of text holding a lone surrogate does not exist: it raises
+    ``UnicodeEncodeError`` (the ASCII form escapes it and always exists).
+    """
     return _ENCODERS[ascii_only].encode({"header": header, "message": message}).encode()
 
 
@@ -35,46 +37,31 @@ def digest(header, message, *, ascii_only=True):
     return _b64_sha256(canonical_bytes(header, message, ascii_only=ascii_only))
 
 
-def _orjson_form(content):
-    # orjson's sorted, compact output is byte-for-byte the Python form for the
-    # usual ASCII content without floats, at a tenth of the cost; it is still a
-    # faithful encoding of the content, so trying it first costs no integrity.
+def _signer_forms(header, message):
+    """The canonical bytes a genuine signer may have hashed, Python's form first."""
+    python_form = canonical_bytes(header, message)
+    yield python_form
+    if b"\\u" not in python_form:  # nothing escaped: the UTF-8 form is the same bytes
+        return
     try:
-        return orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
-    except TypeError:  # integers beyond 64 bits: only the standard forms apply
-        return None
-
-
-# Cheapest first; each builds its bytes only when the ones before did not match.
-_FORMS = (
-    _orjson_form,
-    lambda content: _ENCODERS[True].encode(content).encode(),  # Python signers
-    lambda content: _ENCODERS[False].encode(content).encode(),  # UTF-8 signers
-)
+        yield canonical_bytes(header, message, ascii_only=False)
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 signer can have written it
+        return
 
 
 def matching_digest(header, message, accepts):
     """The first digest a genuine signer may have produced that ``accepts(digest)`` takes.
 
-    Returns ``None`` when no form is accepted. ``header`` and ``message`` are
-    JSON values as :func:`dci.jsontext.loads` reads them (finite numbers only:
-    orjson writes NaN and infinities as ``null``, which would let two contents
-    share a form).
-
-    Python signers escape non-ASCII (``\\u00e9``); JavaScript and Java signers
-    emit UTF-8. Every form is a deterministic, faithful encoding of the same
-    content, so accepting any of them widens interoperability without
-    weakening integrity. A plain loop, not a generator: this runs on every
-    callback, and an abandoned generator costs more than the hashing.
+    Returns ``None`` when no form is accepted. Python signers escape non-ASCII
+    (``\\u00e9``); JavaScript and Java signers emit UTF-8. Each form is a
+    deterministic, faithful encoding of the same content, so accepting either
+    widens interoperability without weakening integrity.
     """
-    content = {"header": header, "message": message}
-    tried = []
-    for form in _FORMS:
-        encoded = form(content)
-        if encoded is None or encoded in tried:
-            continue
-        tried.append(encoded)
-        candidate = _b64_sha256(encoded)
-        if accepts(candidate):
-            return candidate
+    try:
+        for form in _signer_forms(header, message):
+            candidate = _b64_sha256(form)
+            if accepts(candidate):
+                return candidate
+    except RecursionError:  # nested beyond what any of our readers accepts: no genuine form
+        pass
     return None

@@ -24,7 +24,7 @@ from .listener import CallbackListener
 from .netguard import FetchPolicy, fetch_json
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
-from .trust import TrustStore
+from .trust import TrustedKeys
 
 CLI_SENDER_ID = "dci-cli"
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
@@ -32,16 +32,6 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
 
 def _say(text):
     print(text, file=sys.stderr, flush=True)
-
-
-class _RegistryKeys(TrustStore):
-    """For the CLI, the registry's JWKS is the trust: any of its keys, by kid."""
-
-    def __init__(self, keys):
-        self.keys = keys
-
-    def keys_for(self, sender_id):
-        return self.keys
 
 
 def _identifiers(args):
@@ -67,7 +57,7 @@ def _registry_keys(jwks_url):
     except DCIError as exc:
         _say(
             f"warning: cannot use the registry's JWKS ({exc.message}); searching anyway, "
-            "unverifiable callbacks will be refused"
+            "unverifiable answers will be refused"
         )
         return KeySet()
     _say(f"registry keys: {', '.join(k.kid for k in keys) or 'none usable'}")
@@ -112,7 +102,11 @@ class _Results:
                 row = self.rows.get(item.reference_id)
                 if row is None or row["status"] != "pending":
                     continue
-                outcome = interpret_item(item, row["identifier_type"], row["identifier_value"])
+                try:
+                    outcome = interpret_item(item, row["identifier_type"], row["identifier_value"])
+                except DCIError as exc:  # this item cannot be read: it fails, not the rest
+                    row.update(status="failed", reason=f"{exc.code}: {exc.message}")
+                    continue
                 if outcome.status == "succ":
                     so_far = row["_interpretation"]
                     merged = (
@@ -171,6 +165,7 @@ def cmd_check(args):
             CLI_SENDER_ID,
             ibr_keys=keys if len(keys) else None,
             timeout=(5, args.timeout),
+            allow_unsigned=args.allow_unsigned,
         )
         batches = _batches(results.queries(), args.batch_size)
         if args.sync:
@@ -204,7 +199,7 @@ def _run_async(stack, client, keys, batches, results, args):
 
     listener = stack.enter_context(
         CallbackListener(
-            _RegistryKeys(keys),
+            TrustedKeys(keys),
             our_id=CLI_SENDER_ID,
             allow_unsigned=args.allow_unsigned,
             on_accept=lambda accepted: results.apply(accepted.message),
@@ -300,6 +295,7 @@ def cmd_simulate(args):
         page_size=args.page_size,
         failures=args.fail or (),
         client_jwks=client_keys,
+        callback_hosts=args.allow_callback_host or (),
         dataset=dataset,
     ) as sim:
         print(f"IBR simulator at {sim.url} (JWKS {sim.jwks_url}); Ctrl-C stops it", flush=True)
@@ -331,7 +327,9 @@ def build_parser():
     check.add_argument("--page-size", type=int, help="(built-in simulator) records per page")
     check.add_argument("--algorithm", choices=("ed25519", "rs256"), default="ed25519")
     check.add_argument(
-        "--allow-unsigned", action="store_true", help="accept unsigned callbacks (diagnostics only)"
+        "--allow-unsigned",
+        action="store_true",
+        help="accept unsigned callbacks and sync answers (diagnostics only)",
     )
     check.set_defaults(run=cmd_check)
 
@@ -355,6 +353,12 @@ def build_parser():
     simulate.add_argument("--page-size", type=int)
     simulate.add_argument("--dataset", help="JSON file of Beneficiary records")
     simulate.add_argument("--client-jwks", help="verify requests against this JWKS URL")
+    simulate.add_argument(
+        "--allow-callback-host",
+        action="append",
+        metavar="HOST",
+        help="also send callbacks to this host (default: loopback only)",
+    )
     simulate.add_argument("--fail", action="append", choices=sorted(FAILURES))
     simulate.set_defaults(run=cmd_simulate)
     return parser

@@ -1,8 +1,12 @@
 """The search client: signed requests to an IBR and what its answers mean.
 
 Every failure raises a :class:`~dci.errors.DCIError`: the caller can never
-mistake an IBR that did not answer for one that found nothing. Nothing here
-logs identifier values or envelopes (they are personal data).
+mistake an IBR that did not answer for one that found nothing. A
+synchronous answer is taken only through :func:`dci.inbound.accept` (signed
+by the IBR's keys, not replayed) and only as the answer to *our* request: it
+must echo our ``transaction_id``. Nothing here logs identifier values or
+envelopes (they are personal data). Environment proxy settings are ignored
+(pass a ``session`` to use a proxy).
 """
 
 import json
@@ -10,12 +14,22 @@ import logging
 from dataclasses import dataclass
 
 import requests
-from pydantic import ValidationError
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import messages
-from .errors import EnvelopeError, PeerRejected, ServiceUnavailable, TooManyRequests
+from . import jsontext, messages
+from .errors import (
+    ConfigurationError,
+    EnvelopeError,
+    PeerRejected,
+    ReplayDetected,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+from .inbound import MAX_BODY_BYTES, accept, validate
+from .keys import KeySet
+from .netguard import read_capped
+from .replay import InMemoryReplayGuard
 from .schemas import (
     Ack,
     CallbackHeader,
@@ -23,7 +37,8 @@ from .schemas import (
     SearchResponse,
     TxnStatusResponse,
 )
-from .signatures import SignaturePolicy, sign_envelope, verify_signature
+from .signatures import SignaturePolicy, sign_envelope
+from .trust import TrustedKeys
 
 __all__ = ["IbrClient", "Submission", "SyncAnswer"]
 
@@ -42,13 +57,13 @@ class Submission:
 
 @dataclass(frozen=True)
 class SyncAnswer:
-    """A synchronous answer, its signature checked when IBR keys were given."""
+    """A synchronous answer to one of our requests, accepted by :func:`~dci.inbound.accept`."""
 
     transaction_id: str
     header: CallbackHeader
     message: object
     raw: dict
-    verified: bool
+    verified: bool  # False only with allow_unsigned (development mode)
 
 
 def retrying_session(retries=2, backoff=0.3):
@@ -65,13 +80,19 @@ def retrying_session(retries=2, backoff=0.3):
         raise_on_status=False,
     )
     session = requests.Session()
+    session.trust_env = False  # the configured IBR URL, not wherever the environment points
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
 
 
 class IbrClient:
-    """Talks to one IBR as one sender with one signing key."""
+    """Talks to one IBR as one sender with one signing key.
+
+    Synchronous calls need ``ibr_keys`` (the IBR's :class:`~dci.keys.KeySet`)
+    to verify the answers, unless ``allow_unsigned=True`` (development only:
+    unsigned answers are then taken, signed ones still verified).
+    """
 
     def __init__(
         self,
@@ -86,6 +107,9 @@ class IbrClient:
         ibr_keys=None,
         policy=None,
         reg_type=None,
+        replay_guard=None,
+        allow_unsigned=False,
+        max_answer_bytes=MAX_BODY_BYTES,
     ):
         self.base_url = base_url.rstrip("/")
         self.signing_key = signing_key
@@ -97,6 +121,9 @@ class IbrClient:
         self.ibr_keys = ibr_keys  # KeySet used to verify synchronous answers
         self.policy = policy or SignaturePolicy()
         self.reg_type = reg_type or messages.IBR_REG_TYPE
+        self.replay_guard = replay_guard or InMemoryReplayGuard()
+        self.allow_unsigned = allow_unsigned
+        self.max_answer_bytes = max_answer_bytes
 
     # -- building ---------------------------------------------------------
 
@@ -136,11 +163,17 @@ class IbrClient:
 
     def sync_search(self, queries, *, transaction_id=None, page_size=None):
         """POST ``/registry/sync/search``; return the answer as a :class:`SyncAnswer`."""
+        self._check_can_verify()
         envelope = self.search_envelope(queries, transaction_id=transaction_id, page_size=page_size)
-        return self._sync("/registry/sync/search", envelope, SearchResponse)
+        return self._sync("/registry/sync/search", envelope, "on-search", SearchResponse)
 
     def enrolled(self, identifier_type, identifier_value, *, transaction_id=None):
-        """POST ``/registry/sync/enrolled`` for one person."""
+        """POST ``/registry/sync/enrolled`` for one person.
+
+        The answer is bound to this person by our ``transaction_id`` (fresh
+        unless given): an answer about anyone else carries another one.
+        """
+        self._check_can_verify()
         message = {
             "transaction_id": transaction_id or messages.new_id(),
             "enrolled_criteria": {
@@ -150,10 +183,11 @@ class IbrClient:
             },
         }
         envelope = self.build("search", message, total_count=1)
-        return self._sync("/registry/sync/enrolled", envelope, EnrolledResponse)
+        return self._sync("/registry/sync/enrolled", envelope, "on-search", EnrolledResponse)
 
     def txn_status(self, transaction_id, *, correlation_id=None):
         """POST ``/registry/sync/txn/status`` for one of our transactions."""
+        self._check_can_verify()
         by_correlation = bool(correlation_id)
         message = {
             "transaction_id": messages.new_id(),
@@ -165,46 +199,51 @@ class IbrClient:
             },
         }
         envelope = self.build("txn-status", message, total_count=1)
-        return self._sync("/registry/sync/txn/status", envelope, TxnStatusResponse)
+        return self._sync("/registry/sync/txn/status", envelope, "txn-on-status", TxnStatusResponse)
 
     # -- plumbing ---------------------------------------------------------
 
+    def _check_can_verify(self):
+        # Refused before sending: an answer nobody can verify must not become a result.
+        if self.ibr_keys is None and not self.allow_unsigned:
+            raise ConfigurationError("synchronous calls need the IBR's keys to verify its answers")
+
     def _post(self, path, envelope):
+        """POST ``envelope``; return the body of a 2xx answer (bytes), or raise."""
         headers = {"Content-Type": "application/json"}
         if self.auth is not None:
             headers.update(self.auth.headers())
         body = json.dumps(envelope, separators=(",", ":")).encode()
         try:
-            response = self.session.post(
-                self.base_url + path, data=body, headers=headers, timeout=self.timeout
-            )
+            with self.session.post(
+                self.base_url + path, data=body, headers=headers, timeout=self.timeout, stream=True
+            ) as response:
+                status = response.status_code
+                if status == 429:
+                    raise TooManyRequests("the IBR asks us to slow down (HTTP 429)")
+                if status >= 500:
+                    raise ServiceUnavailable(f"the IBR failed with HTTP {status}")
+                content = read_capped(response, self.max_answer_bytes, "the IBR")
         except requests.exceptions.Timeout:
             raise ServiceUnavailable("the IBR did not answer in time") from None
         except requests.RequestException as exc:
             _logger.info("IBR %s unreachable: %s", self.base_url, type(exc).__name__)
             raise ServiceUnavailable("the IBR cannot be reached") from None
-        if response.status_code == 429:
-            raise TooManyRequests("the IBR asks us to slow down (HTTP 429)")
-        if response.status_code >= 500:
-            raise ServiceUnavailable(f"the IBR failed with HTTP {response.status_code}")
-        body = _json_or_none(response.content)
-        if response.status_code >= 400:
-            error = ((body or {}).get("message") or {}).get("error") or {}
+        if status >= 400:
+            code, message = _error_of(content)
             raise PeerRejected(
-                error.get("message")
-                or f"the IBR refused the request (HTTP {response.status_code})",
-                code=error.get("code"),
-                http_status=response.status_code,
+                message or f"the IBR refused the request (HTTP {status})",
+                code=code,
+                http_status=status,
             )
-        if not isinstance(body, dict):
-            raise EnvelopeError("the IBR answered something that is not a JSON object")
-        return body
+        return content
 
-    def _ack(self, body):
+    def _ack(self, content):
         try:
-            ack = Ack.model_validate(body)
-        except ValidationError:
-            raise EnvelopeError("the IBR answered without a valid acknowledgement") from None
+            body = jsontext.loads(content)
+        except ValueError:
+            raise EnvelopeError("the IBR answered something that is not JSON") from None
+        ack = validate(Ack, body, "ack")
         status = ack.message.ack_status
         if status == "ERR" or status == "NACK":
             error = ack.message.error
@@ -214,38 +253,60 @@ class IbrClient:
             )
         return ack
 
-    def _sync(self, path, envelope, model):
-        body = self._post(path, envelope)
-        if "header" not in body:  # an acknowledgement instead of an answer
-            self._ack(body)
-            raise EnvelopeError("the IBR acknowledged but sent no synchronous answer")
-        verified = False
-        if self.ibr_keys is not None:
-            verify_signature(
-                body.get("signature"),
-                body["header"],
-                body.get("message", {}),
-                self.ibr_keys.get,
-                self.policy,
-            )
-            verified = True
+    def _refuse_if_ack(self, content):
         try:
-            header = CallbackHeader.model_validate(body["header"])
-            if header.status == "rjct":
-                raise PeerRejected(
-                    header.status_reason_message or "the IBR rejected the request",
-                    code=header.status_reason_code,
-                )
-            message = model.model_validate(body.get("message") or {})
-        except ValidationError as exc:
-            raise EnvelopeError(
-                f"the IBR's answer is malformed: {exc.errors()[0]['msg']}"
-            ) from None
-        return SyncAnswer(envelope["message"]["transaction_id"], header, message, body, verified)
+            body = jsontext.loads(content)
+        except ValueError:
+            return
+        if isinstance(body, dict) and "header" not in body and "message" in body:
+            self._ack(content)  # ERR and NACK raise PeerRejected
+            raise EnvelopeError("the IBR acknowledged but sent no synchronous answer")
+
+    def _sync(self, path, envelope, action, model):
+        content = self._post(path, envelope)
+        try:
+            accepted = accept(
+                content,
+                action=action,
+                message_model=model,
+                our_id=self.sender_id,
+                trust=TrustedKeys(self.ibr_keys if self.ibr_keys is not None else KeySet()),
+                replay_guard=self.replay_guard,
+                policy=self.policy,
+                allow_unsigned=self.allow_unsigned,
+                max_bytes=self.max_answer_bytes,
+            )
+        except EnvelopeError:
+            self._refuse_if_ack(content)  # an acknowledgement instead of an answer says why
+            raise
+        if accepted.is_duplicate:  # an answer is given once: seen before, it is a replay
+            raise ReplayDetected("the IBR's answer was received before")
+        header = accepted.header
+        if header.status == "rjct":
+            raise PeerRejected(
+                header.status_reason_message or "the IBR rejected the request",
+                code=header.status_reason_code,
+            )
+        ours = envelope["message"]["transaction_id"]
+        if accepted.message.transaction_id != ours:
+            raise EnvelopeError("the IBR's answer is not for our transaction")
+        return SyncAnswer(
+            ours, header, accepted.message, accepted.envelope, bool(accepted.signature)
+        )
 
 
-def _json_or_none(content):
+def _error_of(content):
+    """``(code, message)`` of a refusal body, when it has them as text (else ``None``)."""
     try:
-        return json.loads(content)
-    except (ValueError, RecursionError):
-        return None
+        body = jsontext.loads(content)
+    except ValueError:
+        return None, None
+    error = body.get("message") if isinstance(body, dict) else None
+    error = error.get("error") if isinstance(error, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    code, message = error.get("code"), error.get("message")
+    return (
+        code if isinstance(code, str) else None,
+        message[:999] if isinstance(message, str) else None,
+    )

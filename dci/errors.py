@@ -7,18 +7,23 @@ translation table, and an HTTP status that fits it.
 
 __all__ = [
     "BodyTooLarge",
+    "ConfigurationError",
     "DCIError",
+    "EncryptionInvalid",
     "EnvelopeError",
     "KeyFormatError",
     "LengthRequired",
     "PeerRejected",
     "ReceiverInvalid",
     "ReplayDetected",
+    "RequestTimeout",
     "SenderInvalid",
+    "SenderUriInvalid",
     "ServiceUnavailable",
     "SignatureExpired",
     "SignatureInvalid",
     "SignatureMissing",
+    "SignatureNotYetValid",
     "TooManyRequests",
     "Unauthorized",
     "UnknownKey",
@@ -35,7 +40,10 @@ class DCIError(Exception):
     http_status = 400
 
     def __init__(self, message=None):
-        self.message = message or self.__doc__.strip().splitlines()[0]
+        text = str(message) if message else self.__doc__.strip().splitlines()[0]
+        # Messages quote peer text; lone surrogates in it would break every
+        # UTF-8 writer downstream (logs, JSON answers), so escape them here, once.
+        self.message = text.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(self.message)
 
     def __repr__(self):
@@ -64,6 +72,19 @@ class LengthRequired(EnvelopeError):
     http_status = 411
 
 
+class RequestTimeout(EnvelopeError):
+    """The request did not arrive in time."""
+
+    code = "err.request.timeout"
+    http_status = 408
+
+
+class EncryptionInvalid(EnvelopeError):
+    """Encrypted messages are not supported here."""
+
+    code = "err.encryption.invalid"
+
+
 class VersionNotSupported(DCIError):
     """The protocol version is not supported."""
 
@@ -85,15 +106,23 @@ class SignatureInvalid(DCIError):
 
 
 class SignatureExpired(SignatureInvalid):
-    """The signature is outside its validity window."""
+    """The signature has expired."""
+
+
+class SignatureNotYetValid(SignatureInvalid):
+    """The signature is created in the future (beyond the clock skew allowed)."""
 
 
 class UnknownKey(SignatureInvalid):
     """No trusted key has the signature's key id."""
 
 
-class ReplayDetected(SignatureInvalid):
+class ReplayDetected(DCIError):
     """This message id was already used with different content."""
+
+    # The spec's ERR codes have none for a replay: it is a bad request, and
+    # 409 says "conflicts with what was received before", not "sign again".
+    http_status = 409
 
 
 class SenderInvalid(DCIError):
@@ -101,6 +130,12 @@ class SenderInvalid(DCIError):
 
     code = "err.sender_id.invalid"
     http_status = 403
+
+
+class SenderUriInvalid(DCIError):
+    """The callback address (sender_uri) is not allowed."""
+
+    code = "err.sender_uri.invalid"
 
 
 class ReceiverInvalid(DCIError):
@@ -116,6 +151,10 @@ class KeyFormatError(DCIError):
 
 class UnsafeURL(DCIError):
     """The URL may not be fetched (scheme or address not allowed)."""
+
+
+class ConfigurationError(DCIError):
+    """This configuration cannot do what was asked (for example: no key to verify answers)."""
 
 
 class TooManyRequests(DCIError):
@@ -137,8 +176,8 @@ class PeerRejected(DCIError):
 
     def __init__(self, message=None, code=None, http_status=None):
         super().__init__(message)
-        if code:
-            self.code = code
+        if isinstance(code, str) and code.strip():  # peers send anything: keep only text
+            self.code = code.strip()[:99]
         if http_status:
             self.http_status = http_status
 

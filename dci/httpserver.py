@@ -1,11 +1,12 @@
 """The core's own small HTTP servers (the CLI's callback listener, the IBR
-simulator): JSON in and out, and bodies refused by their headers before a
-byte of them is read."""
+simulator): JSON in and out, bodies refused by their headers before a byte
+of them is read, and no client holding a thread for longer than it may."""
 
+import time
 from http.server import BaseHTTPRequestHandler
 
 from . import messages
-from .errors import DCIError, LengthRequired
+from .errors import DCIError, EnvelopeError, LengthRequired, RequestTimeout
 from .inbound import MAX_BODY_BYTES, check_request_headers
 
 __all__ = ["JsonRequestHandler"]
@@ -14,6 +15,8 @@ __all__ = ["JsonRequestHandler"]
 class JsonRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     max_body_bytes = MAX_BODY_BYTES
+    timeout = 10  # seconds a connection may stay silent (socketserver applies it)
+    body_seconds = 30  # seconds a whole body may take to arrive, however it trickles
 
     def log_message(self, *args):  # quiet: the CLI prints its own progress
         pass
@@ -28,12 +31,30 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
             )
             if length is None:
                 raise LengthRequired("a Content-Length header is required")
+            return self._read_within(length, time.monotonic() + self.body_seconds)
         except DCIError as exc:
             # the body stays unread, so this connection cannot carry another request
             self.close_connection = True
             self.reply(exc.http_status, messages.err_ack(exc))
             return None
-        return self.rfile.read(length)
+
+    def _read_within(self, length, deadline):
+        body = bytearray()
+        try:
+            while len(body) < length:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(min(remaining, self.timeout))
+                chunk = self.rfile.read1(length - len(body))
+                if not chunk:
+                    raise EnvelopeError("the body ended before its Content-Length")
+                body += chunk
+        except TimeoutError:
+            raise RequestTimeout("the body did not arrive in time") from None
+        finally:
+            self.connection.settimeout(self.timeout)
+        return bytes(body)
 
     def reply(self, status, body):
         data = messages.json_bytes(body)

@@ -1,13 +1,19 @@
-"""Accepting a message from a peer: parse, validate, verify, de-duplicate.
+"""Accepting a message from a peer: parse, authenticate, validate, de-duplicate.
 
-:func:`accept` is the one path every inbound envelope takes, in this order
-so that nothing is remembered for a message that is later refused:
+:func:`accept` is the one path every inbound envelope takes (callbacks, the
+simulator's requests, the client's synchronous answers), in this order so
+that a forgery costs little and nothing is remembered for a message that is
+later refused:
 
-1. the body: size cap, JSON object, bounded nesting;
-2. the header: shape, ``action``, version, ``receiver_id``;
-3. the message: shape for that action;
-4. the signature: trusted sender, key by kid (one refresh on unknown kid);
+1. the body: size cap, a JSON object (the parser's own recursion bound);
+2. the header: shape, ``action``, version, ``receiver_id``, no encryption;
+3. the signature: trusted sender, key by kid (one refresh on unknown kid);
+4. the message: bounded nesting and shape for that action (the walks over a
+   large message, paid only for an authentic one);
 5. the replay guard: new, duplicate (ack, do nothing) or replay (refuse).
+
+Whatever the bytes, the outcome is :class:`Accepted` or a
+:class:`~dci.errors.DCIError`.
 """
 
 import logging
@@ -21,6 +27,7 @@ from .cavage import SignatureParams
 from .errors import (
     BodyTooLarge,
     DCIError,
+    EncryptionInvalid,
     EnvelopeError,
     ReceiverInvalid,
     SenderInvalid,
@@ -32,7 +39,7 @@ from .errors import (
 from .keys import KeyId
 from .replay import NEW
 from .schemas import CallbackHeader, RequestHeader
-from .signatures import SignaturePolicy, VerifiedSignature, verify_signature
+from .signatures import SignaturePolicy, VerifiedSignature, is_unsigned, verify_signature
 
 __all__ = [
     "Accepted",
@@ -41,17 +48,19 @@ __all__ = [
     "accept",
     "check_request_headers",
     "parse_body",
+    "validate",
 ]
 
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-MAX_DEPTH = 32
-_UNSIGNED = (None, "", "unsigned-stub")
-_DEFAULT_POLICY = SignaturePolicy()
+MAX_DEPTH = jsontext.MAX_DEPTH
+# The spec gives these answers the callback header (``status`` required);
+# on-subscribe has the request header, though peers add a status to it.
+CALLBACK_HEADER_ACTIONS = frozenset({"on-search", "txn-on-status"})
 
 
-@dataclass(slots=True)  # not frozen: built on every callback, and freezing costs
+@dataclass(frozen=True)
 class Accepted:
     """An envelope that passed every check."""
 
@@ -83,8 +92,8 @@ def check_request_headers(content_type, content_length, max_bytes=MAX_BODY_BYTES
     # ASCII digits only: str.isdigit() also takes "\u00b2", which int() refuses
     if not (declared.isascii() and declared.isdigit()):
         raise EnvelopeError(f"Content-Length {content_length!r} is not a byte count")
-    if int(declared) > max_bytes:
-        raise BodyTooLarge(f"body of {declared} bytes exceeds the {max_bytes} allowed")
+    if len(declared) > 18 or int(declared) > max_bytes:
+        raise BodyTooLarge(f"body of {declared[:20]} bytes exceeds the {max_bytes} allowed")
     return int(declared)
 
 
@@ -96,7 +105,7 @@ def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
         envelope = jsontext.loads(raw, max_depth)
     except jsontext.NestingTooDeep as exc:
         raise EnvelopeError(str(exc)) from None
-    except (ValueError, RecursionError):
+    except ValueError:
         raise EnvelopeError("body is not valid JSON") from None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("header"), dict):
         raise EnvelopeError("body is not an envelope with a header object")
@@ -105,13 +114,27 @@ def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
     return envelope
 
 
-def _validate(model, data, what):
-    try:  # the validator itself: model_validate adds a call layer on every message
-        return model.__pydantic_validator__.validate_python(data)
+def validate(model, data, what):
+    """``model`` validated from ``data``, or :class:`EnvelopeError` naming the first problem."""
+    try:
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or what
         raise EnvelopeError(f"{what}.{where}: {first['msg']}") from None
+
+
+def _check_header(header, action, our_id):
+    if header.action != action:
+        raise EnvelopeError(f"header.action {header.action!r} does not belong on {action!r}")
+    if header.version.partition(".")[0] != "1":
+        raise VersionNotSupported(f"protocol version {header.version!r} is not supported")
+    if header.receiver_id and our_id:
+        ours = {our_id} if isinstance(our_id, str) else set(our_id)
+        if ours and header.receiver_id not in ours:
+            raise ReceiverInvalid(f"message is addressed to {header.receiver_id!r}")
+    if header.is_msg_encrypted:
+        raise EncryptionInvalid("encrypted messages are not supported yet")
 
 
 def accept(
@@ -131,46 +154,49 @@ def accept(
 
     ``message_model`` validates the message; it may be absent when the header
     reports a rejection (``status: rjct``). ``our_id`` is our receiver id (or a
-    collection of them); ``callback`` picks the header schema (``"auto"``: by
-    the presence of ``status``). Raises a :class:`~dci.errors.DCIError`.
+    collection of them); ``callback`` picks the header schema (``"auto"``: the
+    callback header for :data:`CALLBACK_HEADER_ACTIONS`, otherwise by the
+    presence of ``status``). Raises a :class:`~dci.errors.DCIError`.
     """
-    policy = policy or _DEFAULT_POLICY
-    envelope = parse_body(raw, max_bytes=max_bytes)
-    if callback == "auto":  # some callbacks (on-subscribe) use the request header
-        callback = "status" in envelope["header"]
-    header = _validate(CallbackHeader if callback else RequestHeader, envelope["header"], "header")
-    if header.action != action:
-        raise EnvelopeError(f"header.action {header.action!r} does not belong on {action!r}")
-    if header.version.partition(".")[0] != "1":
-        raise VersionNotSupported(f"protocol version {header.version!r} is not supported")
-    if header.receiver_id and our_id:
-        ours = {our_id} if isinstance(our_id, str) else set(our_id)
-        if ours and header.receiver_id not in ours:
-            raise ReceiverInvalid(f"message is addressed to {header.receiver_id!r}")
-    raw_message = envelope.get("message")
-    message = None
-    if raw_message or getattr(header, "status", "succ") != "rjct":
-        message = _validate(message_model, raw_message or {}, "message")
+    policy = policy or SignaturePolicy()
+    envelope = parse_body(raw, max_bytes=max_bytes, max_depth=None)
+    if callback == "auto":
+        callback = action in CALLBACK_HEADER_ACTIONS or "status" in envelope["header"]
+    header = validate(CallbackHeader if callback else RequestHeader, envelope["header"], "header")
+    _check_header(header, action, our_id)
 
     signature = envelope.get("signature")
     sender_id = header.sender_id or _sender_from_kid(signature)
     if not sender_id:
         raise SenderInvalid("the message names no sender")
     keys = trust.keys_for(sender_id)
-    content = raw_message if raw_message is not None else {}
-    if signature in _UNSIGNED or (isinstance(signature, str) and not signature.strip()):
+    content = envelope.get("message", {})
+    if is_unsigned(signature):
         if not allow_unsigned:
             raise SignatureMissing()
         _logger.warning("DEVELOPMENT MODE: accepting an unsigned %s from %s", action, sender_id)
+        _check_depth(envelope)
         verified = None
         content_digest = digest(envelope["header"], content)
         keep_until = policy.clock() + policy.max_lifetime
     else:
         verified = _verify(signature, envelope["header"], content, keys, trust, sender_id, policy)
+        _check_depth(envelope)
         content_digest = verified.digest
         keep_until = policy.clock() + policy.max_lifetime + policy.skew
+
+    message = None
+    if content or getattr(header, "status", "succ") != "rjct":
+        message = validate(message_model, content, "message")
     delivery = replay_guard.register(sender_id, header.message_id, content_digest, keep_until)
     return Accepted(envelope, header, message, sender_id, verified, delivery)
+
+
+def _check_depth(envelope):
+    try:
+        jsontext.check_depth(envelope, MAX_DEPTH)
+    except jsontext.NestingTooDeep as exc:
+        raise EnvelopeError(str(exc)) from None
 
 
 def _sender_from_kid(signature):

@@ -4,9 +4,17 @@ IBR records come in the spec's ``Beneficiary`` shape (``member`` with
 ``demographic_info.person`` and ``programme_identifier``) or in simpler
 shapes real IBRs use (``programs[]``, ``enrollments[]``). This module reads
 all of them and classifies an answer as no / possible / confirmed match.
+
+Records come from a trusted IBR but may be sloppy: a member of an unexpected
+type is read as absent, never a crash. An item that cannot be read (a
+``succ`` without ``data.reg_records``, impossible pagination) raises an
+:class:`~dci.errors.EnvelopeError` for that item alone: it must fail with a
+reason, never read as No Match.
 """
 
 from dataclasses import dataclass, field
+
+from .errors import EnvelopeError
 
 __all__ = [
     "CONFIRMED_MATCH",
@@ -62,23 +70,34 @@ class ItemOutcome:
 
 
 def _text(value):
-    return str(value).strip() if value not in (None, "") else ""
+    """A scalar as stripped text; anything else (objects, lists, booleans) as ``""``."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return ""
+    return str(value).strip()
+
+
+def _object(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
 
 
 def record_identifiers(record):
     """``{(type, value)}`` of a record, types upper-cased for comparison."""
+    record = _object(record)
+    member = _object(record.get("member"))
+    person = _object(_object(member.get("demographic_info")).get("person"))
     found = set()
-    if not isinstance(record, dict):
-        return found
-    member = record.get("member") if isinstance(record.get("member"), dict) else {}
-    person = (member.get("demographic_info") or {}).get("person") or {}
     for holder in (person, member, record):
-        if isinstance(holder, dict) and holder.get("identifier_value") not in (None, ""):
+        if _text(holder.get("identifier_value")):
             found.add(
                 (_text(holder.get("identifier_type")).upper(), _text(holder["identifier_value"]))
             )
-    for ident in record.get("identifiers") or person.get("identifiers") or []:
-        if isinstance(ident, dict) and ident.get("value") not in (None, ""):
+    for ident in _list(record.get("identifiers")) or _list(person.get("identifiers")):
+        ident = _object(ident)
+        if _text(ident.get("value")):
             found.add(
                 (
                     _text(ident.get("type") or ident.get("identifier_type")).upper(),
@@ -90,7 +109,7 @@ def record_identifiers(record):
 
 def _programme_name(value):
     if isinstance(value, dict):
-        programme = value.get("programme") if isinstance(value.get("programme"), dict) else value
+        programme = _object(value.get("programme")) or value
         for key in (
             "programme_name",
             "program_name",
@@ -117,9 +136,8 @@ def _is_active(entry):
 
 def record_enrolments(record):
     """Every programme enrolment a record mentions, in order."""
-    if not isinstance(record, dict):
-        return []
-    member = record.get("member") if isinstance(record.get("member"), dict) else {}
+    record = _object(record)
+    member = _object(record.get("member"))
     entries = []
     for source in (
         member.get("programme_identifier"),
@@ -144,7 +162,7 @@ def record_enrolments(record):
 def classify(records, identifier_type, identifier_value):
     """No records: no match. Same identifier and an active enrolment:
     confirmed. Any other record: possible match."""
-    records = list(records or [])
+    records = list(records) if isinstance(records, (list, tuple)) else []
     if not records:
         return Interpretation(NO_MATCH)
     wanted = (_text(identifier_type).upper(), _text(identifier_value))
@@ -158,8 +176,24 @@ def classify(records, identifier_type, identifier_value):
     return Interpretation(result, tuple(dict.fromkeys(programmes)), len(records))
 
 
+def _pages(page):
+    """``(more_pages, total_pages)`` of an item's pagination, refused when impossible."""
+    if page is None:
+        return False, 1
+    if page.page_size < 1 or page.page_number < 1 or page.total_count < 0:
+        raise EnvelopeError("the item's pagination is impossible")
+    total_pages = max(1, -(-page.total_count // page.page_size))
+    if page.page_number > total_pages:
+        raise EnvelopeError(f"the item is page {page.page_number} of {total_pages}")
+    return page.page_number < total_pages, total_pages
+
+
 def interpret_item(item, identifier_type, identifier_value):
-    """Read one :class:`~dci.schemas.SearchResponseItem` for a check's identifier."""
+    """Read one :class:`~dci.schemas.SearchResponseItem` for a check's identifier.
+
+    Returns an :class:`ItemOutcome`, or raises :class:`~dci.errors.EnvelopeError`
+    saying why this item cannot be read (fail its check with that reason).
+    """
     if item.status != "succ":
         return ItemOutcome(
             item.reference_id,
@@ -167,12 +201,10 @@ def interpret_item(item, identifier_type, identifier_value):
             reason_code=item.status_reason_code,
             reason_message=item.status_reason_message,
         )
-    records = item.data.reg_records if item.data else []
-    page = item.pagination
-    more = bool(page and page.page_number * page.page_size < page.total_count)
-    total_pages = (
-        max(1, -(-page.total_count // page.page_size)) if page and page.page_size > 0 else 1
-    )
+    records = item.data.reg_records if item.data else None
+    if not isinstance(records, list):  # "no records" must be said, not implied
+        raise EnvelopeError("a succ item without data.reg_records cannot say no match")
+    more, total_pages = _pages(item.pagination)
     return ItemOutcome(
         item.reference_id,
         "succ",

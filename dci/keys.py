@@ -7,7 +7,6 @@ algorithm name per key, and ``kid`` values of the form
 """
 
 import hashlib
-import json
 import secrets
 from dataclasses import dataclass, field
 
@@ -16,7 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from joserfc.jwk import OKPKey, RSAKey
 
-from .errors import KeyFormatError, SignatureInvalid, UnknownKey
+from . import jsontext
+from .errors import KeyFormatError, UnknownKey
 
 __all__ = [
     "ED25519",
@@ -25,6 +25,7 @@ __all__ = [
     "KeySet",
     "PublicKey",
     "SigningKey",
+    "jose_key",
     "normalise_algorithm",
     "parse_jwks",
     "public_key_from_jwk",
@@ -47,6 +48,8 @@ _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 # JWK members that only a private key has; a JWKS must never publish them.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+_JOSE_CLASSES = {ED25519: OKPKey, RS256: RSAKey}
+_JOSE_NAMES = {ED25519: "EdDSA", RS256: "RS256"}
 
 
 def normalise_algorithm(name):
@@ -55,6 +58,11 @@ def normalise_algorithm(name):
         return _ALGORITHM_ALIASES[str(name).strip().lower()]
     except KeyError:
         raise KeyFormatError(f"unsupported signature algorithm {name!r}") from None
+
+
+def jose_key(key, algorithm):
+    """``key`` (a ``cryptography`` key or JWK dict) as the joserfc key of our ``algorithm``."""
+    return _JOSE_CLASSES[algorithm].import_key(key)
 
 
 @dataclass(frozen=True)
@@ -117,10 +125,8 @@ class PublicKey:
         return hashlib.sha256(der).hexdigest()
 
     def to_jwk(self):
-        cls = OKPKey if self.algorithm == ED25519 else RSAKey
-        jwk = cls.import_key(self.key).as_dict(private=False)
-        jwk.update(kid=self.kid, alg="EdDSA" if self.algorithm == ED25519 else "RS256")
-        jwk["use"] = "sig"
+        jwk = jose_key(self.key, self.algorithm).as_dict(private=False)
+        jwk.update(kid=self.kid, alg=_JOSE_NAMES[self.algorithm], use="sig")
         return jwk
 
     def signs(self, signature, data):
@@ -134,11 +140,6 @@ class PublicKey:
             return False
         return True
 
-    def verify(self, signature, data):
-        """Raise :class:`SignatureInvalid` unless ``signature`` signs ``data``."""
-        if not self.signs(signature, data):
-            raise SignatureInvalid("signature does not match the message")
-
 
 def public_key_from_jwk(jwk):
     """Build a :class:`PublicKey` from one JWK (OKP/Ed25519 or RSA)."""
@@ -149,20 +150,20 @@ def public_key_from_jwk(jwk):
         raise KeyFormatError(
             f"JWK {jwk.get('kid')!r} carries private key material ({', '.join(sorted(private))})"
         )
-    kty = jwk.get("kty")
+    kid, declared = jwk.get("kid") or "", jwk.get("alg") or ""
+    if not isinstance(kid, str) or not isinstance(declared, str):
+        raise KeyFormatError("JWK kid and alg must be strings")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if kty == "OKP" and crv == "Ed25519":
+        algorithm = ED25519
+    elif kty == "RSA":
+        algorithm = RS256
+    else:
+        raise KeyFormatError(f"unsupported key type {kty!r}/{crv!r}")
     try:
-        if kty == "OKP" and jwk.get("crv") == "Ed25519":
-            key = OKPKey.import_key(jwk).public_key
-        elif kty == "RSA":
-            key = RSAKey.import_key(jwk).public_key
-        else:
-            raise KeyFormatError(f"unsupported key type {kty!r}/{jwk.get('crv')!r}")
-    except KeyFormatError:
-        raise
-    except Exception as exc:  # joserfc raises ValueError/KeyError/binascii errors
-        raise KeyFormatError(f"malformed JWK {jwk.get('kid')!r}: {exc}") from None
-    kid = jwk.get("kid") or ""
-    declared = jwk.get("alg") or ""
+        key = jose_key(jwk, algorithm).public_key
+    except Exception as exc:  # joserfc raises all sorts (ValueError, KeyError, TypeError ...)
+        raise KeyFormatError(f"malformed JWK {kid!r}: {type(exc).__name__}") from None
     if not declared and kid.count("|") == 2:
         declared = KeyId.parse(kid).algorithm
     return PublicKey(kid=kid, key=key, algorithm=declared)
@@ -189,22 +190,22 @@ def parse_jwks(document):
     """
     if isinstance(document, (bytes, str)):
         try:
-            document = json.loads(document)
+            document = jsontext.loads(document)
         except ValueError:
-            raise KeyFormatError("JWKS is not JSON") from None
+            raise KeyFormatError("JWKS is not acceptable JSON") from None
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise KeyFormatError("JWKS has no 'keys' list")
     keys, skipped = [], []
     for jwk in document["keys"]:
+        kid = jwk.get("kid") if isinstance(jwk, dict) else None
         if isinstance(jwk, dict) and _PRIVATE_MEMBERS & jwk.keys():
-            raise KeyFormatError(f"JWKS key {jwk.get('kid')!r} carries private key material")
+            raise KeyFormatError(f"JWKS key {kid!r} carries private key material")
         if isinstance(jwk, dict) and jwk.get("use", "sig") != "sig":
-            skipped.append((jwk.get("kid"), "not a signature key"))
+            skipped.append((kid, "not a signature key"))
             continue
         try:
             keys.append(public_key_from_jwk(jwk))
         except KeyFormatError as exc:
-            kid = jwk.get("kid") if isinstance(jwk, dict) else None
             skipped.append((kid, exc.message))
     return KeySet(keys, skipped=skipped)
 
@@ -224,20 +225,17 @@ class KeySet:
         self._keys[key.kid] = key
 
     def get(self, kid):
-        try:
-            return self._keys[kid]
-        except KeyError:
-            if self.default is not None:
-                return self.default
-            raise UnknownKey(f"no trusted key with id {kid!r}") from None
+        key = self._keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            key = self.default
+        if key is None:
+            raise UnknownKey(f"no trusted key with id {kid!r}")
+        return key
 
     def for_sender(self, sender_id):
         """The keys whose kid is ``{sender_id}|...``."""
         prefix = f"{sender_id}|"
         return KeySet([k for k in self if k.kid.startswith(prefix)])
-
-    def to_jwks(self):
-        return {"keys": [k.to_jwk() for k in self]}
 
     def __iter__(self):
         return iter(self._keys.values())
@@ -246,7 +244,7 @@ class KeySet:
         return len(self._keys)
 
     def __contains__(self, kid):
-        return kid in self._keys
+        return isinstance(kid, str) and kid in self._keys
 
 
 class SigningKey:

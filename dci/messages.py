@@ -134,5 +134,5 @@ def err_ack(error, correlation_id=None):
 
 
 def json_bytes(body):
-    """Compact UTF-8 JSON for the wire."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact JSON for the wire: ASCII, so any text (even a lone surrogate) can be sent."""
+    return json.dumps(body, separators=(",", ":")).encode()

@@ -5,7 +5,7 @@ standard, and a signature covers what was sent, not what we understood.
 Timestamps stay strings (checked to be ISO 8601) so nothing is rewritten.
 """
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -35,6 +35,7 @@ __all__ = [
     "SubscribeResponseItem",
     "TxnStatusRequest",
     "TxnStatusResponse",
+    "parse_timestamp",
 ]
 
 ACK_STATUSES = ("ACK", "NACK", "ERR")
@@ -56,13 +57,23 @@ ERROR_CODES = (
 )
 Status = Literal["rcvd", "pdng", "succ", "rjct"]
 ShortId = Annotated[str, Field(min_length=1, max_length=99)]
+# The spec bounds transaction ids (99) but not message or reference ids; an
+# empty one cannot tell two messages apart, so it is refused.
+Id = Annotated[str, Field(min_length=1)]
+
+
+def parse_timestamp(value):
+    """The aware ``datetime`` of an ISO 8601 text (no zone: UTC); ``ValueError`` otherwise."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date-time") from None
+    # read as UTC, not local time: the same text means the same moment on every server
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _iso8601(value):
-    try:
-        datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError("must be an ISO 8601 date-time") from None
+    parse_timestamp(value)
     return value
 
 
@@ -84,7 +95,7 @@ class RequestHeader(_Model):
     """``MsgHeader_V1.0.0``: the header of a request we send (or an IBR sends us)."""
 
     version: str = "1.0.0"
-    message_id: ShortId
+    message_id: Id
     message_ts: Timestamp
     action: str
     sender_id: str
@@ -99,7 +110,7 @@ class CallbackHeader(_Model):
     """``MsgCallbackHeader_V1.0.0``: the header of an ``on-*`` callback."""
 
     version: str = "1.0.0"
-    message_id: ShortId
+    message_id: Id
     message_ts: Timestamp
     action: str
     status: Status
@@ -160,7 +171,7 @@ class SearchCriteria(_Model):
 
 
 class SearchRequestItem(_Model):
-    reference_id: ShortId
+    reference_id: Id
     timestamp: Timestamp
     search_criteria: SearchCriteria
     locale: str | None = None
@@ -175,7 +186,9 @@ class SearchResponseData(_Model):
     version: str | None = None
     reg_type: str | None = None
     reg_record_type: str | None = None
-    reg_records: list[Any] = Field(default_factory=list)
+    # Not required here: a page without records fails its item (interpret.py),
+    # not the whole message.
+    reg_records: Any = None
 
 
 class ResponsePagination(_Model):
@@ -197,7 +210,7 @@ class SearchResponseItem(_Model):
 
 class SearchResponse(_Model):
     transaction_id: str
-    correlation_id: str | None = None
+    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
     search_response: list[SearchResponseItem]
 
 
@@ -215,7 +228,7 @@ class SubscribeResponseItem(_Model):
 
 class SubscribeResponse(_Model):
     transaction_id: str
-    correlation_id: str | None = None
+    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
     subscribe_response: list[SubscribeResponseItem]
 
 
@@ -243,7 +256,7 @@ class EnrolledResponseItem(_Model):
 
 class EnrolledResponse(_Model):
     transaction_id: str
-    correlation_id: str | None = None
+    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
     enrolled_response: list[EnrolledResponseItem]
 
 
@@ -267,5 +280,5 @@ class TxnStatusBody(_Model):
 
 class TxnStatusResponse(_Model):
     transaction_id: str
-    correlation_id: str | None = None
+    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
     txnstatus_response: TxnStatusBody

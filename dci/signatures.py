@@ -1,28 +1,34 @@
 """Signing and verifying envelopes, whichever scheme the peer uses.
 
 :func:`verify_signature` looks at the ``signature`` value and hands it to
-the scheme that produced it (a cavage parameter list, or a compact JWS);
+the scheme that produced it (a compact JWS, or a cavage parameter list);
 :class:`SignaturePolicy` holds the time rules every scheme obeys.
 """
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from . import cavage, jws
 from .canonical import digest
-from .errors import SignatureExpired, SignatureInvalid
+from .errors import SignatureExpired, SignatureInvalid, SignatureMissing, SignatureNotYetValid
+from .schemas import parse_timestamp
 
 __all__ = [
-    "SCHEMES",
     "SignaturePolicy",
     "VerifiedSignature",
-    "register_scheme",
+    "is_unsigned",
     "sign_envelope",
     "verify_signature",
 ]
 
 DEFAULT_LIFETIME = 300
+# What peers put in ``signature`` when they do not sign (OpenSPP2 writes the stub).
+UNSIGNED_VALUES = frozenset({"", "unsigned-stub"})
+
+
+def is_unsigned(value):
+    """True when ``value`` says "no signature" rather than carrying a bad one."""
+    return value is None or (isinstance(value, str) and value.strip() in UNSIGNED_VALUES)
 
 
 @dataclass(frozen=True)
@@ -42,20 +48,20 @@ class SignaturePolicy:
                 f"signature lifetime {expires - created}s exceeds the {self.max_lifetime}s allowed"
             )
         if created > now + self.skew:
-            raise SignatureExpired("signature is created in the future")
+            raise SignatureNotYetValid()
         if now > expires:
-            raise SignatureExpired("signature has expired")
+            raise SignatureExpired()
 
     def check_message_time(self, message_ts):
         """For schemes without created/expires: bound the header's ``message_ts``."""
         try:
-            sent = datetime.fromisoformat(str(message_ts).replace("Z", "+00:00")).timestamp()
+            sent = parse_timestamp(message_ts).timestamp()
         except ValueError:
             raise SignatureInvalid("message_ts is not an ISO 8601 timestamp") from None
         self.check_window(sent, sent + self.max_lifetime)
 
 
-@dataclass(slots=True)  # not frozen: built on every callback, and freezing costs
+@dataclass(frozen=True)
 class VerifiedSignature:
     """What a successful verification established."""
 
@@ -65,36 +71,24 @@ class VerifiedSignature:
     digest: str  # canonical digest of the content: tells a retry from a replay
 
 
-def _verify_jws(value, header, message, key_lookup, policy):
-    _, key = jws.verify(value, header, message, key_lookup, policy)
-    return key, digest(header, message)
-
-
-# Signature schemes, tried in order: (name, matches(value), verify(...) -> (key, digest)).
-# The DCI parameter list comes last: it is the default and reports malformed input.
-SCHEMES = [
-    ("jws", jws.looks_like_jws, _verify_jws),
-    ("cavage", lambda value: True, cavage.verify),
-]
-
-
-def register_scheme(name, matches, verify):
-    """Accept one more signature form (tried before the built-in ones)."""
-    SCHEMES.insert(0, (name, matches, verify))
-
-
 def verify_signature(value, header, message, key_lookup, policy=None):
-    """Verify ``value`` over ``header`` and ``message`` (as received).
+    """Verify ``value`` over ``header`` and ``message`` (JSON objects, as received).
 
     ``key_lookup(kid)`` returns a :class:`~dci.keys.PublicKey` or raises
     :class:`~dci.errors.UnknownKey`. Raises a :class:`~dci.errors.DCIError`.
     """
     policy = policy or SignaturePolicy()
-    for name, matches, verify in SCHEMES:
-        if matches(value):
-            key, content_digest = verify(value, header, message, key_lookup, policy)
-            return VerifiedSignature(name, key.kid, key.algorithm, content_digest)
-    raise SignatureInvalid("no signature scheme accepts this signature")  # pragma: no cover
+    if is_unsigned(value):
+        raise SignatureMissing()
+    if not isinstance(value, str):
+        raise SignatureInvalid("signature must be a string")
+    if not isinstance(header, dict) or not isinstance(message, dict):
+        raise SignatureInvalid("a signature covers a header object and a message object")
+    if jws.looks_like_jws(value):
+        _, key = jws.verify(value, header, message, key_lookup, policy)
+        return VerifiedSignature("jws", key.kid, key.algorithm, digest(header, message))
+    key, content_digest = cavage.verify(value, header, message, key_lookup, policy)
+    return VerifiedSignature("cavage", key.kid, key.algorithm, content_digest)
 
 
 def sign_envelope(header, message, signing_key, *, now=None, lifetime=DEFAULT_LIFETIME):

@@ -1,7 +1,8 @@
 """Whose keys we trust: the sender registry the verifier consults.
 
 The Odoo shell implements :class:`TrustStore` over its sender records; the
-CLI and simulator use :class:`StaticTrustStore`. A store may refresh a
+CLI, the simulator and the client trust the one peer they talk to through
+:class:`TrustedKeys`, or several through :class:`StaticTrustStore`. A store may refresh a
 sender's keys when a signature names a kid it does not know, at most once
 per ``min_interval`` seconds per sender (:class:`RefreshLimiter`).
 """
@@ -12,7 +13,7 @@ from abc import ABC, abstractmethod
 
 from .errors import SenderInvalid
 
-__all__ = ["RefreshLimiter", "StaticTrustStore", "TrustStore"]
+__all__ = ["RefreshLimiter", "StaticTrustStore", "TrustStore", "TrustedKeys"]
 
 
 class TrustStore(ABC):
@@ -69,3 +70,17 @@ class StaticTrustStore(TrustStore):
             return None
         self._senders[sender_id] = self._fetch(sender_id)
         return self._senders[sender_id]
+
+
+class TrustedKeys(TrustStore):
+    """The one peer we talk to directly: its key set verifies whatever sender id it names.
+
+    (The CLI trusts its registry's JWKS, the simulator its client's, an
+    :class:`~dci.client.IbrClient` its IBR's keys.)
+    """
+
+    def __init__(self, keys):
+        self.keys = keys
+
+    def keys_for(self, sender_id):
+        return self.keys

@@ -5,30 +5,36 @@
 
 Asynchronous searches are acknowledged at once and answered by signed
 ``on-search`` callbacks POSTed to the request's ``sender_uri`` from a worker
-thread. ``failures`` injects faults: ``err-ack``, ``http-500``, ``rjct``,
-``drop``, ``duplicate``, ``bad-signature``, ``unsigned``.
+thread, if that address is allowed: loopback, or a host in
+``callback_hosts`` (the simulator is no relay to anywhere else). Every
+request is read by the inbound path (verified when ``client_jwks`` is given);
+whatever arrives is answered with JSON. ``failures`` injects faults:
+``err-ack``, ``http-500``, ``rjct``, ``drop``, ``duplicate``,
+``bad-signature``, ``unsigned``.
 """
 
 import base64
+import ipaddress
 import json
 import threading
 import time
 from collections import Counter
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import requests
 
 from .. import messages
 from ..cavage import SignatureParams
-from ..errors import DCIError, SenderInvalid, ServiceUnavailable
+from ..errors import DCIError, EnvelopeError, SenderUriInvalid, ServiceUnavailable
 from ..httpserver import JsonRequestHandler
-from ..inbound import accept, parse_body
+from ..inbound import accept, parse_body, validate
 from ..keys import KeySet, SigningKey
 from ..replay import InMemoryReplayGuard
-from ..schemas import SearchRequest
+from ..schemas import EnrolledRequest, RequestHeader, SearchRequest, TxnStatusRequest
 from ..signatures import sign_envelope
-from ..trust import TrustStore
+from ..trust import TrustedKeys
 from .dataset import Dataset
 
 __all__ = ["FAILURES", "IbrSimulator"]
@@ -38,17 +44,13 @@ FAILURES = frozenset(
 )
 
 
-class _ClientKeys(TrustStore):
-    """Trusts the senders whose keys are in the client's JWKS."""
-
-    def __init__(self, keys):
-        self.keys = keys
-
-    def keys_for(self, sender_id):
-        own = self.keys.for_sender(sender_id)
-        if not len(own):
-            raise SenderInvalid(f"no key of sender {sender_id!r} in the client JWKS")
-        return own
+def _is_loopback(host):
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class IbrSimulator:
@@ -64,6 +66,7 @@ class IbrSimulator:
         page_size=None,
         failures=(),
         client_jwks=None,
+        callback_hosts=(),
         host="127.0.0.1",
         port=0,
     ):
@@ -79,11 +82,14 @@ class IbrSimulator:
         self.client_keys = (
             client_jwks if isinstance(client_jwks, KeySet) or client_jwks is None else None
         )
+        self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
         self.transactions = {}  # transaction_id / correlation_id -> SearchResponse dict
         self._lock = threading.Lock()
         self._guard = InMemoryReplayGuard()
         self._threads = []
+        self._session = requests.Session()
+        self._session.trust_env = False  # callbacks go where they are allowed to, not via a proxy
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self.url = f"http://{host}:{self._server.server_address[1]}"
@@ -114,21 +120,39 @@ class IbrSimulator:
 
     # -- searching ---------------------------------------------------------
 
-    def read_search(self, raw):
-        """Validate (and verify, with the client's JWKS) a search request."""
+    def read_request(self, raw, action, model):
+        """``(envelope, message)`` of a valid request (verified, with the client's JWKS)."""
         if self.client_keys is None:
             envelope = parse_body(raw)
-            return envelope, SearchRequest.model_validate(envelope.get("message") or {})
+            header = validate(RequestHeader, envelope["header"], "header")
+            if header.action != action:
+                raise EnvelopeError(f"header.action {header.action!r} does not belong here")
+            return envelope, validate(model, envelope.get("message", {}), "message")
         accepted = accept(
             raw,
-            action="search",
-            message_model=SearchRequest,
+            action=action,
+            message_model=model,
             our_id=self.sender_id,
-            trust=_ClientKeys(self.client_keys),
+            trust=TrustedKeys(self.client_keys),
             replay_guard=self._guard,
             callback=False,
         )
         return accepted.envelope, accepted.message
+
+    def check_callback_address(self, envelope):
+        """Refuse a ``sender_uri`` this simulator may not call (it is no open relay)."""
+        target = envelope["header"].get("sender_uri")
+        if not target:
+            return
+        try:
+            parts = urlsplit(str(target))
+            scheme, host = parts.scheme, (parts.hostname or "").lower()
+        except ValueError:
+            scheme = host = ""
+        if scheme not in ("http", "https") or not (
+            _is_loopback(host) or host in self.callback_hosts
+        ):
+            raise SenderUriInvalid(f"callbacks to {target!r} are not allowed here")
 
     def answer_pages(self, request, correlation_id):
         """The ``SearchResponse`` messages answering ``request``, one per page."""
@@ -236,7 +260,7 @@ class IbrSimulator:
             )
             for _ in range(2 if "duplicate" in self.failures else 1):
                 try:
-                    requests.post(
+                    self._session.post(
                         target, data=body, timeout=10, headers={"Content-Type": "application/json"}
                     )
                     self.count("callbacks_sent")
@@ -290,7 +314,8 @@ class _Handler(JsonRequestHandler):
             return self.reply(exc.http_status, messages.err_ack(exc))
 
     def search(self, raw):
-        envelope, request = self.sim.read_search(raw)
+        envelope, request = self.sim.read_request(raw, "search", SearchRequest)
+        self.sim.check_callback_address(envelope)
         correlation_id = messages.new_id()
         pages = self.sim.answer_pages(request, correlation_id)
         self.sim.remember(pages)
@@ -298,7 +323,7 @@ class _Handler(JsonRequestHandler):
         self.reply(200, messages.ack(correlation_id))
 
     def sync_search(self, raw):
-        envelope, request = self.sim.read_search(raw)
+        envelope, request = self.sim.read_request(raw, "search", SearchRequest)
         correlation_id = messages.new_id()
         pages = self.sim.answer_pages(request, correlation_id)
         self.sim.remember(pages)
@@ -316,30 +341,23 @@ class _Handler(JsonRequestHandler):
         )
 
     def txn_status(self, raw):
-        envelope = parse_body(raw)
-        query = (envelope.get("message") or {}).get("txnstatus_request") or {}
+        envelope, request = self.sim.read_request(raw, "txn-status", TxnStatusRequest)
+        requester = envelope["header"]["sender_id"]
+        wanted = request.txnstatus_request.attribute_value
         with self.sim._lock:
-            known = self.sim.transactions.get(query.get("attribute_value"))
+            known = self.sim.transactions.get(wanted) if isinstance(wanted, str) else None
         if known is None:
-            return self.reply(
-                200,
-                self.sim.signed(
-                    "txn-on-status", {}, envelope["header"].get("sender_id"), status="rjct"
-                ),
-            )
+            return self.reply(200, self.sim.signed("txn-on-status", {}, requester, status="rjct"))
         message = {
-            "transaction_id": envelope["message"].get("transaction_id"),
+            "transaction_id": request.transaction_id,
             "correlation_id": known["correlation_id"],
             "txnstatus_response": {"txn_type": "search", "txn_status": known},
         }
-        self.reply(
-            200, self.sim.signed("txn-on-status", message, envelope["header"].get("sender_id"))
-        )
+        self.reply(200, self.sim.signed("txn-on-status", message, requester))
 
     def enrolled(self, raw):
-        envelope = parse_body(raw)
-        message = envelope.get("message") or {}
-        query = (message.get("enrolled_criteria") or {}).get("query") or {}
+        envelope, request = self.sim.read_request(raw, "search", EnrolledRequest)
+        query = request.enrolled_criteria.query
         records = self.sim.dataset.find(query.get("type"), query.get("value"))
         active = [
             r
@@ -347,7 +365,7 @@ class _Handler(JsonRequestHandler):
             if r["member"]["programme_identifier"].get("enrolment_status", "").lower() == "active"
         ]
         answer = {
-            "transaction_id": message.get("transaction_id"),
+            "transaction_id": request.transaction_id,
             "correlation_id": messages.new_id(),
             "enrolled_response": [
                 {
@@ -358,7 +376,7 @@ class _Handler(JsonRequestHandler):
                 }
             ],
         }
-        self.reply(200, self.sim.signed("on-search", answer, envelope["header"].get("sender_id")))
+        self.reply(200, self.sim.signed("on-search", answer, envelope["header"]["sender_id"]))
 
 
 def _handler_for(sim):
