@@ -71,7 +71,7 @@ class DuplicationCheck(models.Model):
     check_date = fields.Datetime(default=fields.Datetime.now, readonly=True)
     result = fields.Selection(RESULTS, readonly=True, tracking=True, copy=False)
     matched_programs = fields.Text(
-        string="Matched Programmes", readonly=True, groups=PII_GROUP, copy=False
+        string="Matched Programs", readonly=True, groups=PII_GROUP, copy=False
     )
     raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     state = fields.Selection(

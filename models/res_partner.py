@@ -57,7 +57,7 @@ class ResPartner(models.Model):
     def action_view_dci_checks(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "spp_dci_client_ibr.action_duplication_check"
+            "spp_dci_client_ibr.action_dci_duplication_check"
         )
         action["domain"] = [("partner_id", "=", self.id)]
         action["context"] = {"default_partner_id": self.id}

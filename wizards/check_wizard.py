@@ -84,7 +84,7 @@ class IbrCheckWizard(models.TransientModel):
         else:
             checks.action_run_check()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "spp_dci_client_ibr.action_duplication_check"
+            "spp_dci_client_ibr.action_dci_duplication_check"
         )
         action["domain"] = [("id", "in", checks.ids)]
         skipped = len(self.partner_ids) - len(checks)
