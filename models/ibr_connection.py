@@ -182,7 +182,7 @@ class IbrConnection(models.Model):
     def _get_client(self):
         """A core :class:`IbrClient` configured from this connection."""
         self.ensure_one()
-        ibr_keys = self.ibr_sender_id.get_verifier() if self.ibr_sender_id else None
+        ibr_keys = self.ibr_sender_id._get_key_set() if self.ibr_sender_id else None
         return IbrClient(
             self.base_url,
             self._signing_key(),
