@@ -7,5 +7,6 @@ from . import (
     ibr_connection,
     ibr_sender,
     ibr_sender_key,
+    registry_bridge,
     res_partner,
 )
