@@ -1,1 +1,1 @@
-from . import models, routers, schemas, wizards
+from . import models, routers, schemas, services, wizards
