@@ -7,6 +7,7 @@ from . import (
     ibr_connection,
     ibr_sender,
     ibr_sender_key,
+    openspp_migration,
     registry_bridge,
     res_partner,
 )
