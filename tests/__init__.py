@@ -4,5 +4,6 @@ from . import (
     test_concurrent_http,
     test_duplication_check,
     test_ibr_sender,
+    test_openspp_parity,
     test_restart_mid_batch,
 )
