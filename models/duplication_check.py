@@ -70,9 +70,7 @@ class DuplicationCheck(models.Model):
     identifier_value = fields.Char(required=True, groups=PII_GROUP)
     check_date = fields.Datetime(default=fields.Datetime.now, readonly=True)
     result = fields.Selection(RESULTS, readonly=True, tracking=True, copy=False)
-    matched_programs = fields.Text(
-        string="Matched Programs", readonly=True, groups=PII_GROUP, copy=False
-    )
+    matched_programs = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     state = fields.Selection(
         STATES,
