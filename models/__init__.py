@@ -7,5 +7,7 @@ from . import (
     ibr_connection,
     ibr_sender,
     ibr_sender_key,
+    ibr_transaction,
+    registrant_identifier,
     res_partner,
 )

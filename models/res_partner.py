@@ -14,6 +14,12 @@ class ResPartner(models.Model):
         string="IBR Duplication Checks",
         groups="spp_dci_client_ibr.group_ibr_viewer",
     )
+    dci_identifier_ids = fields.One2many(
+        "spp.dci.registrant.identifier",
+        "partner_id",
+        string="Identifiers (IBR)",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+    )
     dci_check_count = fields.Integer(
         compute="_compute_dci_latest", groups="spp_dci_client_ibr.group_ibr_viewer"
     )
@@ -42,7 +48,8 @@ class ResPartner(models.Model):
 
     def _get_ibr_identifiers(self):
         """Hook: the ``(type, value)`` identifiers of this registrant that can be
-        searched in an IBR. By default OpenSPP's ``reg_ids`` when installed."""
+        searched in an IBR: OpenSPP's ``reg_ids`` when installed, else the
+        registrant's own valid identifier lines."""
         self.ensure_one()
         identifiers = []
         if "reg_ids" in self._fields:
@@ -52,7 +59,12 @@ class ResPartner(models.Model):
                 value = getattr(reg_id, "value", "")
                 if type_name and value:
                     identifiers.append((str(type_name), str(value)))
-        return identifiers
+            return identifiers
+        return [
+            (line.id_type, line.value)
+            for line in self.sudo().dci_identifier_ids
+            if line.status == "valid"
+        ]
 
     def action_view_dci_checks(self):
         self.ensure_one()

@@ -4,5 +4,5 @@ from . import (
     test_concurrent_http,
     test_duplication_check,
     test_ibr_sender,
-    test_restart_mid_batch,
+    test_outbox,
 )
