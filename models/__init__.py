@@ -7,7 +7,9 @@ from . import (
     ibr_connection,
     ibr_sender,
     ibr_sender_key,
+    ibr_transaction,
     openspp_migration,
+    registrant_identifier,
     registry_bridge,
     res_partner,
 )

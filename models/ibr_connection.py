@@ -107,6 +107,12 @@ class IbrConnection(models.Model):
             )
         return conn
 
+    def _lease_end(self):
+        """Until when a job sending through this connection may still be at it:
+        the request's own timeouts and retries, plus a margin."""
+        self.ensure_one()
+        return fields.Datetime.add(fields.Datetime.now(), seconds=3 * self.timeout + 60)
+
     def get_callback_url(self):
         self.ensure_one()
         if self.callback_url:

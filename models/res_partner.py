@@ -35,6 +35,12 @@ class ResPartner(models.Model):
         string="IBR Duplication Checks",
         groups="spp_dci_client_ibr.group_ibr_viewer",
     )
+    dci_identifier_ids = fields.One2many(
+        "spp.dci.registrant.identifier",
+        "partner_id",
+        string="Identifiers (IBR)",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+    )
     dci_check_count = fields.Integer(
         compute="_compute_dci_latest", groups="spp_dci_client_ibr.group_ibr_viewer"
     )
@@ -63,13 +69,17 @@ class ResPartner(models.Model):
 
     def _get_ibr_identifiers(self):
         """Hook: the ``(type, value)`` identifiers of this registrant that can be
-        searched in an IBR. By default OpenSPP's ``reg_ids`` (spp_registry's
-        ``spp.registry.id``) when that field exists; override it for other
-        registries."""
+        searched in an IBR: OpenSPP's ``reg_ids`` (spp_registry's
+        ``spp.registry.id``) when that field exists, else the registrant's own
+        valid identifier lines. Override it for other registries."""
         self.ensure_one()
-        if "reg_ids" not in self._fields:
-            return []
-        return identifiers_from_reg_ids(self.reg_ids)
+        if "reg_ids" in self._fields:
+            return identifiers_from_reg_ids(self.reg_ids)
+        return [
+            (line.id_type, line.value)
+            for line in self.sudo().dci_identifier_ids
+            if line.status == "valid"
+        ]
 
     def action_view_dci_checks(self):
         self.ensure_one()

@@ -5,5 +5,5 @@ from . import (
     test_duplication_check,
     test_ibr_sender,
     test_openspp_parity,
-    test_restart_mid_batch,
+    test_outbox,
 )

@@ -79,10 +79,7 @@ class IbrCheckWizard(models.TransientModel):
                 for partner, value in pairs
             ]
         )
-        if len(checks) > self.connection_id.batch_size:
-            checks.action_queue()  # large selections go through the batch job
-        else:
-            checks.action_run_check()
+        checks.action_run_check()  # queued: the send job sends them in batches
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "spp_dci_client_ibr.action_dci_duplication_check"
         )
