@@ -1,6 +1,7 @@
 from . import (
     callback_log,
     callback_service,
+    check_request,
     dci_replay_entry,
     duplication_check,
     fastapi_endpoint,

@@ -101,6 +101,14 @@ class DuplicationCheck(models.Model):
         index="btree_not_null",
         ondelete="set null",
     )
+    request_id = fields.Many2one(
+        "spp.dci.check.request",
+        string="Check Request",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+    )
     transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True, copy=False)
     reference_id = fields.Char(string="Reference ID", readonly=True, copy=False)
     correlation_id = fields.Char(
@@ -191,11 +199,12 @@ class DuplicationCheck(models.Model):
             raise UserError(
                 self.env._("IBR connection %(name)s is archived.", name=connection.name)
             )
-        if connection.mode == "async" and not connection.ibr_sender_id:
+        if not connection.ibr_sender_id:  # async or sync: every answer must be verified
             raise UserError(
                 self.env._(
-                    "IBR connection %(name)s has no trusted IBR sender, so no callback "
-                    "could ever answer its checks. Set one on the connection.",
+                    "IBR connection %(name)s has no trusted IBR sender, so none of its "
+                    "answers could be verified. Ask an administrator to set one on the "
+                    "connection (Settings > Technical > DCI > IBR Connections).",
                     name=connection.name,
                 )
             )
@@ -428,25 +437,38 @@ class DuplicationCheck(models.Model):
         repeat while the cron run's time budget lasts, reporting what is left
         so Odoo runs the job again at once until the queue is empty."""
         outbox = self.env["spp.dci.ibr.transaction"]
+        requests = self.env["spp.dci.check.request"]
         cron = self.env["ir.cron"]
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
         while True:
             txn = outbox._claim()
-            if not txn:
-                if in_cron:
-                    cron._commit_progress(remaining=0)
-                return
-            txn._send()
+            if txn:
+                txn._send()
+                processed = len(txn.check_ids)
+            else:  # all queued checks are out: queue more of a large request
+                processed = outbox._retry_on_conflict(requests._expand_next)
+                if not processed:
+                    if in_cron:
+                        cron._commit_progress(remaining=0)
+                    return
             if in_cron:
-                left = cron._commit_progress(len(txn.check_ids), remaining=self._queue_size())
-                if left <= 0:
+                remaining = self._queue_size()
+                if cron._commit_progress(processed, remaining=remaining) <= 0:
+                    if remaining:
+                        # Odoo reschedules a partly done job without waking the
+                        # cron workers (they sleep up to a minute): wake them
+                        self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")._trigger()
                     return
 
     @api.model
     def _queue_size(self):
-        return self.search_count([("state", "=", "queued")]) + self.env[
-            "spp.dci.ibr.transaction"
-        ].search_count([("state", "=", "sending")])
+        """What the send job has left: queued checks, messages to resend,
+        registrants of large requests not yet queued."""
+        return (
+            self.search_count([("state", "=", "queued")])
+            + self.env["spp.dci.ibr.transaction"].search_count([("state", "=", "sending")])
+            + self.env["spp.dci.check.request"]._pending_registrants()
+        )
 
     @api.model
     def _cron_fail_stale(self):
@@ -472,7 +494,11 @@ class DuplicationCheck(models.Model):
             )
             if not stale:
                 continue
-            if connection.poll_status_before_failing and connection.active:
+            if (
+                connection.poll_status_before_failing
+                and connection.active
+                and connection.ibr_sender_id  # an unverifiable status is no answer
+            ):
                 stale._poll_status(connection)
                 stale = stale.filtered(lambda c: c.state == "checking")
             stale._mark_failed(

@@ -113,8 +113,11 @@ def _process_ibr_search_result(env, result, source_registry, correlation_id):
         item = SearchResponseItem.model_validate(item)
     checks = env["spp.dci.duplication.check"]
     sender = env["spp.dci.ibr.sender"].get_by_sender_id(source_registry)
-    check = checks._find_for_search_item(item, None, correlation_id) if sender else checks
+    if not sender:
+        return checks
+    [check] = checks._match_items([item], None, correlation_id)
     if not check or check.state != "checking" or check.data_source_id.ibr_sender_id != sender:
         return checks
+    check._lock_rows()
     check._process_ibr_search_result(item)
     return check

@@ -540,6 +540,45 @@ class TestDuplicationCheck(IbrCase):
         self.assertFalse(mine.message_follower_ids)
         self.assertEqual(mine.display_name, "Registrant One · NID (Completed)")
 
+    def test_a_large_selection_is_queued_by_the_send_job(self):
+        partners = self.partner | self.partner2 | self.env["res.partner"].create({"name": "Three"})
+        values = ["1000000001", "1000000002", "1000000003"]
+        self.env["spp.dci.registrant.identifier"].create(
+            [
+                {"partner_id": p.id, "id_type": "NID", "value": v}
+                for p, v in zip(partners, values, strict=True)
+            ]
+        )
+        wizard = (
+            self.env["spp.dci.check.wizard"]
+            .with_user(self.officer)
+            .create({"partner_ids": [(6, 0, partners.ids)], "identifier_type": "NID"})
+        )
+        request_module = "odoo.addons.spp_dci_client_ibr.models.check_request"
+        with (
+            patch(f"{request_module}.EXPAND_NOW", 1),
+            patch(f"{request_module}.EXPAND_CHUNK", 2),
+            IbrSimulator() as sim,
+        ):
+            self.use(sim, "sync")
+            started = time.perf_counter()
+            action = wizard.action_confirm()
+            self.assertLess(time.perf_counter() - started, 1)
+            self.assertFalse(self.checks.search(action["domain"]), "the click creates no check")
+            self.assertIn("being queued", action["help"])
+            self.checks._cron_send_queued()  # expands 2, sends them, expands 1, sends it
+        checks = self.checks.search(action["domain"])
+        self.assertEqual(checks.partner_id, partners)
+        self.assertEqual(
+            sorted(checks.mapped("result")), ["confirmed_match", "no_match", "possible_match"]
+        )
+        self.assertEqual(checks.create_uid, self.officer, "the checks are the officer's")
+        self.assertEqual(sim.stats["requests"], 2)
+        request = checks.request_id
+        self.assertEqual(
+            (request.state, request.check_count, request.skipped_count), ("done", 3, 0)
+        )
+
     def test_identifier_lines_feed_a_multi_registrant_check(self):
         lines = self.env["spp.dci.registrant.identifier"]
         lines.create(
