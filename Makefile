@@ -10,7 +10,7 @@ $(BIN)/.installed: requirements.txt requirements-test.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $@
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench readme
 demo: $(BIN)/.installed
 	$(BIN)/python -m dci check --id NID:1000000001 --id NID:1000000002 --id NID:1000000003
 
@@ -26,3 +26,8 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py
+
+# README.rst and static/description/index.html from readme/*.md (docutils needed for the html)
+readme: $(BIN)/.installed
+	$(BIN)/pip install --quiet --disable-pip-version-check docutils
+	$(BIN)/python tools/gen_readme.py

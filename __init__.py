@@ -1,1 +1,1 @@
-from . import models, routers, wizards
+from . import models, routers, schemas, services, wizards

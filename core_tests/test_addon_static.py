@@ -103,3 +103,98 @@ def test_neutralize_blanks_secrets():
     sql = (ROOT / "data/neutralize.sql").read_text()
     for column in ("signing_private_key", "bearer_token", "oauth_client_secret", "callback_token"):
         assert column in sql
+
+
+# -- OpenSPP2 parity and packaging -------------------------------------------
+
+UPSTREAM_XML_IDS = {
+    "view_dci_duplication_check_tree",
+    "view_dci_duplication_check_form",
+    "view_dci_duplication_check_search",
+    "action_dci_duplication_check",
+    "menu_dci_duplication_check",
+    "view_spp_dci_ibr_sender_tree",
+    "view_spp_dci_ibr_sender_form",
+    "view_spp_dci_ibr_sender_search",
+    "action_spp_dci_ibr_sender",
+    "menu_spp_dci_ibr_sender",
+}
+
+
+def _xml_ids():
+    ids = set()
+    for path in XML_FILES:
+        for node in ET.parse(path).iter():
+            if node.tag in ("record", "menuitem") and node.get("id"):
+                ids.add(node.get("id"))
+    return ids
+
+
+def test_upstream_xml_ids_are_declared():
+    assert UPSTREAM_XML_IDS - _xml_ids() == set()
+
+
+def test_every_xml_reference_to_this_module_exists():
+    ids = _xml_ids()
+    pattern = re.compile(r"[\"'(,]spp_dci_client_ibr\.(\w+)[\"',)]")
+    for path in [*PY_FILES, *XML_FILES]:
+        for name in pattern.findall(path.read_text(encoding="utf-8")):
+            if name.startswith(("model_", "field_")) or name in ("pot", "po"):
+                continue
+            if "allow_" in name or name in {
+                "key_refresh_min_interval",
+                "signature_clock_skew",
+                "signature_max_lifetime",
+                "callback_max_bytes",
+            }:
+                continue  # system parameter keys
+            assert name in ids, f"{path.relative_to(ROOT)} refers to unknown xml id {name}"
+
+
+def test_version_is_not_below_upstream():
+    parts = tuple(int(p) for p in MANIFEST["version"].split("."))
+    assert parts >= (19, 0, 2, 0, 0)
+
+
+def test_router_file_has_upstreams_name():
+    assert (ROOT / "routers/callback.py").is_file()
+    assert not (ROOT / "routers/ibr_callbacks.py").exists()
+
+
+def test_oca_packaging_files():
+    for name in (
+        "static/description/icon.png",
+        "static/description/index.html",
+        "i18n/spp_dci_client_ibr.pot",
+        "i18n/fr.po",
+    ):
+        assert (ROOT / name).is_file(), name
+    assert (ROOT / "static/description/icon.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _msgids(path):
+    text = path.read_text(encoding="utf-8")
+    return {
+        "".join(re.findall(r'"(.*)"', block))
+        for block in re.findall(r'^msgid ((?:".*"\n)+)', text, re.M)
+    } - {""}
+
+
+def test_french_po_has_the_terms_of_the_pot():
+    pot = _msgids(ROOT / "i18n/spp_dci_client_ibr.pot")
+    french = _msgids(ROOT / "i18n/fr.po")
+    assert pot == french
+    translated = re.findall(r'^msgstr "(.+)"$', (ROOT / "i18n/fr.po").read_text(), re.M)
+    assert len(translated) >= 100
+
+
+def test_readme_is_built_from_the_fragments():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_readme", ROOT / "tools/gen_readme.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert (ROOT / "README.rst").read_text(encoding="utf-8") == gen.build_readme(), (
+        "README.rst is stale: python tools/gen_readme.py"
+    )
+    assert "Coming from OpenSPP2" in (ROOT / "static/description/index.html").read_text()

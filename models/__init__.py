@@ -1,11 +1,16 @@
 from . import (
     callback_log,
     callback_service,
+    check_request,
     dci_replay_entry,
     duplication_check,
     fastapi_endpoint,
     ibr_connection,
     ibr_sender,
     ibr_sender_key,
+    ibr_transaction,
+    openspp_migration,
+    registrant_identifier,
+    registry_bridge,
     res_partner,
 )

@@ -10,7 +10,7 @@ import json
 from odoo import api, fields, models
 from odoo.fields import Domain
 
-from ..dci.schemas import SearchResponseItem
+from ..dci.schemas import SearchResponse, SearchResponseItem
 
 
 class DciCallbackOrphan(models.Model):
@@ -35,8 +35,8 @@ class DciCallbackOrphan(models.Model):
     @api.model
     def _log_items(self, orphans, sender_id, transaction_id=None, correlation_id=None):
         """Keep ``(item, reason)`` pairs for later; log their ids, not their content."""
-        for item, reason in orphans:
-            self.create(
+        return self.create(
+            [
                 {
                     "sender_id": sender_id,
                     "reference_id": item.reference_id,
@@ -45,21 +45,36 @@ class DciCallbackOrphan(models.Model):
                     "reason": reason[:250],
                     "item_json": json.dumps(item.dump(), ensure_ascii=False),
                 }
-            )
+                for item, reason in orphans
+            ]
+        )
 
     def action_dismiss(self):
         self.write({"state": "dismissed"})
 
     def action_reapply(self):
-        """Apply open orphans whose check now waits for them."""
+        """Apply open orphans whose check now waits for them, one set per answer."""
         checks = self.env["spp.dci.duplication.check"]
-        for orphan in self.filtered(lambda o: o.state == "open"):
-            item = SearchResponseItem.model_validate(json.loads(orphan.item_json))
-            sender = self.env["spp.dci.ibr.sender"].get_by_sender_id(orphan.sender_id)
-            check = checks._find_for_search_item(item, orphan.transaction_id, orphan.correlation_id)
-            if check and check.state == "checking" and check.data_source_id.ibr_sender_id == sender:
-                check._process_ibr_search_result(item)
-                orphan.state = "applied"
+        answers = self.filtered(lambda o: o.state == "open").grouped(
+            lambda o: (o.sender_id, o.transaction_id, o.correlation_id)
+        )
+        for (sender_id, transaction_id, correlation_id), orphans in answers.items():
+            items = [
+                SearchResponseItem.model_validate(json.loads(o.item_json)) for o in orphans.sudo()
+            ]
+            response = SearchResponse(
+                transaction_id=transaction_id or "",
+                correlation_id=correlation_id,
+                search_response=items,
+            )
+            sender = self.env["spp.dci.ibr.sender"].get_by_sender_id(sender_id)
+            unapplied = {
+                id(item) for item, _reason in checks._apply_search_response(response, sender)
+            }
+            applied = [
+                o.id for o, item in zip(orphans, items, strict=True) if id(item) not in unapplied
+            ]
+            self.browse(applied).write({"state": "applied"})
         return True
 
     @api.model

@@ -24,6 +24,7 @@ from .dci_replay_entry import OdooReplayGuard
 _logger = logging.getLogger(__name__)
 
 PARAM_ALLOW_UNSIGNED = "spp_dci_client_ibr.allow_unsigned_callbacks"
+PARAM_ALLOW_UNSIGNED_UPSTREAM = "dci.allow_unsigned_requests"  # OpenSPP2's switch
 PARAM_SKEW = "spp_dci_client_ibr.signature_clock_skew"
 PARAM_MAX_LIFETIME = "spp_dci_client_ibr.signature_max_lifetime"
 PARAM_MAX_BODY = "spp_dci_client_ibr.callback_max_bytes"
@@ -50,7 +51,7 @@ class OdooTrustStore(TrustStore):
         token = record.sudo().callback_token  # a secret: only compared, never shown
         if token and not hmac.compare_digest(self.authorization, f"Bearer {token}"):
             raise Unauthorized("this IBR's callbacks need its bearer token")
-        return record.get_verifier()
+        return record._get_key_set()  # may be empty: an unknown kid refreshes once
 
     def refresh(self, sender_id):
         return self.sender(sender_id)._refresh_keys_if_allowed()
@@ -72,7 +73,10 @@ class DciCallbackService(models.AbstractModel):
         )
 
     def _allow_unsigned(self):
-        return str(self._param(PARAM_ALLOW_UNSIGNED, "")).lower() in ("1", "true", "yes")
+        return any(
+            str(self._param(key, "")).lower() in ("1", "true", "yes")
+            for key in (PARAM_ALLOW_UNSIGNED, PARAM_ALLOW_UNSIGNED_UPSTREAM)
+        )
 
     def max_body_bytes(self):
         return int(self._param(PARAM_MAX_BODY, 2 * 1024 * 1024))

@@ -43,11 +43,13 @@ class OdooReplayGuard(ReplayGuard):
     def remember(self, sender_id, message_id, digest, keep_until):
         # ON CONFLICT: a concurrent delivery of the same message makes
         # PostgreSQL raise a serialization failure here, and Odoo retries the
-        # request, which then sees this row and answers "duplicate".
+        # request, which then sees this row and answers "duplicate". That is
+        # expected, not an error to log.
         self.model.flush_model()
         self.model.env.cr.execute(
             """INSERT INTO spp_dci_replay_entry (sender_id, message_id, digest, keep_until)
                VALUES (%s, %s, %s, to_timestamp(%s) AT TIME ZONE 'UTC')
                ON CONFLICT (sender_id, message_id) DO NOTHING""",
             (sender_id, message_id, digest, keep_until),
+            log_exceptions=False,
         )

@@ -1,8 +1,16 @@
 """A duplication check: is this registrant already enrolled elsewhere, per the IBR?
 
-Lifecycle: ``ready`` → (signed search sent) → ``checking`` → ``completed`` or
-``failed``. Protocol work (signing, answers, interpretation) is the core's;
-this model stores, correlates and keeps the audit trail.
+Lifecycle: ``ready`` → ``queued`` (the officer asked) → ``checking`` (its ids
+committed in an outbox message, the search on its way or sent) →
+``completed`` or ``failed``. Every search goes through the send job
+(:mod:`.ibr_transaction`): no officer request ever waits on an IBR.
+
+Protocol work (signing, answers, interpretation) is the core's; this model
+stores, correlates and keeps the audit trail on the check itself: who asked
+and when (``create_uid``, ``create_date``), when it was sent and answered,
+under which ids, what the IBR answered (``raw_response``) and the result.
+No chatter row is written per check: at registry scale that would double
+the cost of every answer.
 """
 
 import json
@@ -10,7 +18,7 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import split_every
+from odoo.fields import Domain
 
 from ..dci import messages
 from ..dci.errors import DCIError, EnvelopeError, PeerRejected, ServiceUnavailable
@@ -27,6 +35,7 @@ RESULTS = [
 ]
 STATES = [
     ("ready", "Ready"),
+    ("queued", "Queued"),
     ("checking", "Checking"),
     ("completed", "Completed"),
     ("failed", "Failed"),
@@ -39,13 +48,14 @@ _CLEARED = {
     "error_message": False,
     "transaction_id": False,
     "reference_id": False,
-    "correlation_id": False,
+    "ibr_transaction_id": False,
     "completed_at": False,
     "sent_at": False,
-    "queued": False,
     "pages_received": 0,
     "record_count": 0,
 }
+# Checks are created by the thousand: no creation note, no follower row each.
+_QUIET_CREATE = {"mail_create_nolog": True, "mail_create_nosubscribe": True}
 
 
 def _pages_by_number(items):
@@ -69,19 +79,11 @@ class DuplicationCheck(models.Model):
     identifier_type = fields.Char(required=True, help="e.g. NID, UIN, BRN")
     identifier_value = fields.Char(required=True, groups=PII_GROUP)
     check_date = fields.Datetime(default=fields.Datetime.now, readonly=True)
-    result = fields.Selection(RESULTS, readonly=True, tracking=True, copy=False)
-    matched_programs = fields.Text(
-        string="Matched Programmes", readonly=True, groups=PII_GROUP, copy=False
-    )
+    result = fields.Selection(RESULTS, readonly=True, copy=False)
+    matched_programs = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     state = fields.Selection(
-        STATES,
-        default="ready",
-        required=True,
-        readonly=True,
-        tracking=True,
-        index=True,
-        copy=False,
+        STATES, default="ready", required=True, readonly=True, index=True, copy=False
     )
     data_source_id = fields.Many2one(
         "spp.dci.ibr.connection",
@@ -91,17 +93,34 @@ class DuplicationCheck(models.Model):
     )
     error_message = fields.Text(readonly=True, copy=False)
     notes = fields.Text()
-    transaction_id = fields.Char(readonly=True, index=True, copy=False)
-    reference_id = fields.Char(readonly=True, copy=False)
-    correlation_id = fields.Char(readonly=True, index=True, copy=False)
+    ibr_transaction_id = fields.Many2one(
+        "spp.dci.ibr.transaction",
+        string="Outbox Message",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    request_id = fields.Many2one(
+        "spp.dci.check.request",
+        string="Check Request",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True, copy=False)
+    reference_id = fields.Char(string="Reference ID", readonly=True, copy=False)
+    correlation_id = fields.Char(
+        string="Correlation ID", related="ibr_transaction_id.correlation_id"
+    )
     completed_at = fields.Datetime(readonly=True, copy=False)
     sent_at = fields.Datetime(readonly=True, copy=False)
-    queued = fields.Boolean(readonly=True, copy=False, help="Waiting to be sent by the batch job.")
     pages_received = fields.Integer(readonly=True, copy=False)
     record_count = fields.Integer(string="Records Found", readonly=True, copy=False)
 
     _reference_id_unique = models.UniqueIndex("(reference_id) WHERE reference_id IS NOT NULL")
-    _queue_index = models.Index("(id) WHERE queued")
+    _queue_index = models.Index("(id) WHERE state = 'queued'")
 
     @api.depends("partner_id", "identifier_type", "state")
     def _compute_display_name(self):
@@ -123,10 +142,14 @@ class DuplicationCheck(models.Model):
             ):
                 raise ValidationError(self.env._("A check needs an identifier type and value."))
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        return super(DuplicationCheck, self.with_context(**_QUIET_CREATE)).create(vals_list)
+
     # -- officer actions ---------------------------------------------------
 
     def action_run_check(self):
-        """Send the search for ``ready`` checks (one signed message per batch)."""
+        """Queue ``ready`` checks; the send job sends them at once, in batches."""
         already = self.filtered(lambda c: c.state != "ready")
         if already:
             raise UserError(
@@ -136,10 +159,7 @@ class DuplicationCheck(models.Model):
                     names=", ".join(already.mapped("display_name")[:5]),
                 )
             )
-        for connection, checks in self.grouped("data_source_id").items():
-            connection = checks._ensure_runnable(connection)
-            for chunk in split_every(connection.batch_size, checks.ids, self.browse):
-                chunk._send_batch(connection)
+        self._enqueue()
         return True
 
     def action_retry(self):
@@ -147,7 +167,8 @@ class DuplicationCheck(models.Model):
         if self.filtered(lambda c: c.state not in ("failed", "completed")):
             raise UserError(self.env._("Only completed or failed checks can be retried."))
         self.write(dict(_CLEARED, state="ready"))
-        return self.action_run_check()
+        self._enqueue()
+        return True
 
     def action_reset_to_draft(self):
         """Back to ``ready``; a late answer to the old attempt will no longer apply."""
@@ -155,15 +176,20 @@ class DuplicationCheck(models.Model):
         return True
 
     def action_queue(self):
-        """Queue ``ready`` checks for the batch job (large selections)."""
-        ready = self.filtered(lambda c: c.state == "ready")
-        for connection, checks in ready.grouped("data_source_id").items():
-            checks._ensure_runnable(connection)
-        ready.write({"queued": True})
-        self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")._trigger()
+        """Queue ``ready`` checks for the send job (kept for callers of the old name)."""
+        self.filtered(lambda c: c.state == "ready")._enqueue()
         return True
 
-    # -- sending -----------------------------------------------------------
+    def _enqueue(self):
+        """Check the connections can send, queue these checks, wake the send job."""
+        if not self:
+            return
+        for connection, checks in self.grouped("data_source_id").items():
+            checks._ensure_runnable(connection)
+        self.write({"state": "queued"})
+        self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks").sudo()._trigger()
+
+    # -- sending (called by the outbox, see ibr_transaction.py) --------------
 
     def _ensure_runnable(self, connection):
         if not connection:
@@ -173,80 +199,46 @@ class DuplicationCheck(models.Model):
             raise UserError(
                 self.env._("IBR connection %(name)s is archived.", name=connection.name)
             )
-        if connection.mode == "async" and not connection.ibr_sender_id:
+        if not connection.ibr_sender_id:  # async or sync: every answer must be verified
             raise UserError(
                 self.env._(
-                    "IBR connection %(name)s has no trusted IBR sender, so no callback "
-                    "could ever answer its checks. Set one on the connection.",
+                    "IBR connection %(name)s has no trusted IBR sender, so none of its "
+                    "answers could be verified. Ask an administrator to set one on the "
+                    "connection (Settings > Technical > DCI > IBR Connections).",
                     name=connection.name,
                 )
             )
         connection._signing_key()  # raises a UserError when there is none
         return connection
 
-    def _send_batch(self, connection):
-        """One signed search for these checks; every failure ends in ``failed``."""
-        connection = connection or self.data_source_id
-        client = connection._get_client()
+    def _assign_to(self, txn):
+        """Give these checks their ids in outbox message ``txn``: from now on an
+        answer can find them."""
         now = fields.Datetime.now()
-        transaction_id = messages.new_id()
-        queries = []
+        common = dict(
+            _CLEARED,
+            state="checking",
+            transaction_id=txn.transaction_id,
+            ibr_transaction_id=txn.id,
+            data_source_id=txn.connection_id.id,
+            sent_at=now,
+            check_date=now,
+        )
         for check in self:
-            reference_id = messages.new_id()
-            check.write(
-                dict(
-                    _CLEARED,
-                    reference_id=reference_id,
-                    transaction_id=transaction_id,
-                    sent_at=now,
-                    check_date=now,
-                    data_source_id=connection.id,
-                )
-            )
-            queries.append(
-                messages.SearchQuery(reference_id, check.identifier_type, check.identifier_value)
-            )
-        pending = self
-        if connection.use_enrolled_precheck:
-            pending = self._enrolled_precheck(client, queries)
-            queries = [q for q in queries if q.reference_id in set(pending.mapped("reference_id"))]
-        if not pending:
-            return
-        try:
-            if connection.mode == "sync":
-                answer = client.sync_search(
-                    queries, transaction_id=transaction_id, page_size=connection.page_size
-                )
-                pending.write({"state": "checking"})
-                orphans = self._apply_search_response(answer.message, connection.ibr_sender_id)
-                self.env["spp.dci.callback.orphan"]._log_items(
-                    orphans,
-                    connection.ibr_sender_id.sender_id or connection.base_url,
-                    transaction_id,
-                    answer.message.correlation_id,
-                )
-                unanswered = pending.filtered(lambda c: c.state == "checking")
-                unanswered._mark_failed(self.env._("The IBR's answer did not cover this check."))
-            else:
-                submission = client.search(
-                    queries,
-                    sender_uri=connection.get_callback_url(),
-                    transaction_id=transaction_id,
-                    page_size=connection.page_size,
-                )
-                pending.write({"state": "checking", "correlation_id": submission.correlation_id})
-        except DCIError as exc:
-            _logger.info("IBR search for %s check(s) failed: %s", len(pending), exc.code)
-            pending._mark_failed(self._officer_message(exc))
+            check.write(dict(common, reference_id=messages.new_id()))
 
-    def _enrolled_precheck(self, client, queries):
+    def _search_queries(self):
+        return [
+            messages.SearchQuery(c.reference_id, c.identifier_type, c.identifier_value)
+            for c in self.sudo()
+        ]
+
+    def _enrolled_precheck(self, client):
         """Complete as No Match the checks the IBR says are not enrolled; return the rest."""
-        by_reference = {c.reference_id: c for c in self}
         remaining = self.browse()
-        for query in queries:
-            check = by_reference[query.reference_id]
+        for check in self.sudo():
             try:
-                answer = client.enrolled(query.identifier_type, query.identifier_value)
+                answer = client.enrolled(check.identifier_type, check.identifier_value)
                 items = answer.message.enrolled_response
             except DCIError:
                 items = []  # the full search decides
@@ -261,10 +253,29 @@ class DuplicationCheck(models.Model):
                 )
             else:
                 remaining |= check
-        return remaining
+        return remaining.with_env(self.env)
 
     def _mark_failed(self, message):
-        self.write({"state": "failed", "error_message": message, "queued": False})
+        if not self:
+            return
+        self._lock_rows()
+        self.write({"state": "failed", "error_message": message})
+
+    def _lock_rows(self):
+        """Lock these rows before writing answers into them.
+
+        The lock statement carries ids only and is not logged if it fails: a
+        conflict with a concurrent delivery surfaces here, as a serialization
+        failure the caller retries, and never in a later UPDATE whose failed
+        query (with personal data in it) Odoo would log at ERROR.
+        """
+        if self.ids:
+            self.env.cr.execute(
+                "SELECT id FROM spp_dci_duplication_check WHERE id = ANY(%s) "
+                "ORDER BY id FOR NO KEY UPDATE",
+                (sorted(self.ids),),
+                log_exceptions=False,
+            )
 
     def _officer_message(self, exc):
         """Say what went wrong in words an officer can act on (no PII)."""
@@ -299,33 +310,44 @@ class DuplicationCheck(models.Model):
     # -- answers -----------------------------------------------------------
 
     @api.model
-    def _find_for_search_item(self, item, transaction_id=None, correlation_id=None):
-        """The check an answer item is for: by our reference_id, then our
-        transaction_id, then the IBR's correlation_id (each an indexed lookup;
-        a transaction or correlation id must point at exactly one check)."""
-        if item.reference_id:
-            check = self.search([("reference_id", "=", item.reference_id)], limit=1)
-            if check:
-                return check
-        for field, value in (
-            ("transaction_id", transaction_id),
-            ("correlation_id", correlation_id),
+    def _match_items(self, items, transaction_id=None, correlation_id=None):
+        """The check each answer item is for, as a list aligned with ``items``.
+
+        By our ``reference_id`` (one indexed lookup for all items), else by our
+        ``transaction_id`` or the IBR's ``correlation_id`` when that names
+        exactly one check. Never by free text.
+        """
+        references = [item.reference_id for item in items if item.reference_id]
+        by_reference = {}
+        if references:
+            found = self.search([("reference_id", "in", references)])
+            by_reference = {check.reference_id: check for check in found}
+        fallback = None
+        if any(item.reference_id not in by_reference for item in items):
+            fallback = self._single_check_of(transaction_id, correlation_id)
+        return [by_reference.get(item.reference_id) or fallback or self.browse() for item in items]
+
+    @api.model
+    def _single_check_of(self, transaction_id, correlation_id):
+        for domain in (
+            transaction_id and Domain("transaction_id", "=", transaction_id),
+            correlation_id and Domain("ibr_transaction_id.correlation_id", "=", correlation_id),
         ):
-            if value:
-                checks = self.search([(field, "=", value)], limit=2)
+            if domain:
+                checks = self.search(domain, limit=2)
                 if len(checks) == 1:
                     return checks
-        return self.browse()
+        return None
 
     @api.model
     def _apply_search_response(self, response, sender):
-        """Apply every item of a core ``SearchResponse``; return the orphan items
-        as ``(item, reason)`` pairs for the caller to log."""
+        """Apply every item of a core ``SearchResponse`` as one set; return the
+        orphan items as ``(item, reason)`` pairs for the caller to log."""
+        items = response.search_response
+        matched = self._match_items(items, response.transaction_id, response.correlation_id)
+        self.browse().union(*matched)._lock_rows()
         orphans = []
-        for item in response.search_response:
-            check = self._find_for_search_item(
-                item, response.transaction_id, response.correlation_id
-            )
+        for item, check in zip(items, matched, strict=True):
             if not check:
                 orphans.append((item, "no check has this reference, transaction or correlation id"))
             elif sender and check.data_source_id.ibr_sender_id != sender:
@@ -347,17 +369,36 @@ class DuplicationCheck(models.Model):
         ``succ`` pages are kept; once every page arrived (in any order: the replay
         guard keeps duplicates out) the check completes with their merged result.
         ``rjct`` fails it with the IBR's reason; ``pdng``/``rcvd`` leave it waiting.
+        An item we cannot read fails its check with the reason, and only that check.
         """
         self.ensure_one()
-        outcome = self._interpret_search_item(item)
-        pages = json.loads(self.raw_response or "[]")
+        try:
+            outcome = self._interpret_search_item(item)
+        except DCIError as exc:
+            self.write(
+                {
+                    "state": "failed",
+                    "result": False,
+                    "matched_programs": False,
+                    "error_message": self.env._(
+                        "The IBR's answer for this check cannot be read: %(reason)s",
+                        reason=exc.message,
+                    ),
+                }
+            )
+            return
+        pages = json.loads(self.raw_response) if self.raw_response else []
         pages.append(item.dump())
         vals = {"raw_response": json.dumps(pages, ensure_ascii=False)}
         if outcome.status == "succ":
             answered = _pages_by_number(pages)
             vals["pages_received"] = len(answered)
             if len(answered) >= outcome.total_pages:  # pages may come in any order
-                merged = self._merge_pages(answered[n] for n in sorted(answered))
+                merged = (
+                    outcome.interpretation
+                    if len(answered) == 1
+                    else self._merge_pages(answered[n] for n in sorted(answered))
+                )
                 vals.update(
                     state="completed",
                     result=merged.result,
@@ -391,42 +432,52 @@ class DuplicationCheck(models.Model):
     # -- scheduled jobs ----------------------------------------------------
 
     @api.model
-    def _cron_send_queued(self, limit=None):
-        """Send queued checks batch by batch, committing after each batch so a
-        restart loses nothing; re-triggers itself while work remains."""
+    def _cron_send_queued(self):
+        """The send job: claim a batch (committed), send it, record the answer;
+        repeat while the cron run's time budget lasts, reporting what is left
+        so Odoo runs the job again at once until the queue is empty."""
+        outbox = self.env["spp.dci.ibr.transaction"]
+        requests = self.env["spp.dci.check.request"]
         cron = self.env["ir.cron"]
         in_cron = bool(self.env.context.get("ir_cron_progress_id"))
-        connections = self.env["spp.dci.ibr.connection"].search([("active", "=", True)])
-        for connection in connections:
-            while True:
-                # the SELECT reads SQL: write what the previous batch changed first
-                self.flush_model(["queued", "state", "data_source_id"])
-                self.env.cr.execute(
-                    """SELECT id FROM spp_dci_duplication_check
-                        WHERE queued AND state = 'ready' AND data_source_id = %s
-                        ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-                    (connection.id, connection.batch_size),
-                )
-                batch = self.browse([row[0] for row in self.env.cr.fetchall()])
-                if not batch:
-                    break
-                try:
-                    batch._send_batch(batch._ensure_runnable(connection))
-                except UserError as exc:  # configuration problem: fail, don't spin
-                    batch._mark_failed(str(exc))
-                if in_cron and cron._commit_progress(len(batch)) <= 0:
-                    cron._trigger()  # out of time: continue in a fresh run
+        while True:
+            txn = outbox._claim()
+            if txn:
+                txn._send()
+                processed = len(txn.check_ids)
+            else:  # all queued checks are out: queue more of a large request
+                processed = outbox._retry_on_conflict(requests._expand_next)
+                if not processed:
+                    if in_cron:
+                        cron._commit_progress(remaining=0)
                     return
-                if limit is not None:
-                    limit -= len(batch)
-                    if limit <= 0:
-                        return
+            if in_cron:
+                remaining = self._queue_size()
+                if cron._commit_progress(processed, remaining=remaining) <= 0:
+                    if remaining:
+                        # Odoo reschedules a partly done job without waking the
+                        # cron workers (they sleep up to a minute): wake them
+                        self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")._trigger()
+                    return
+
+    @api.model
+    def _queue_size(self):
+        """What the send job has left: queued checks, messages to resend,
+        registrants of large requests not yet queued."""
+        return (
+            self.search_count([("state", "=", "queued")])
+            + self.env["spp.dci.ibr.transaction"].search_count([("state", "=", "sending")])
+            + self.env["spp.dci.check.request"]._pending_registrants()
+        )
 
     @api.model
     def _cron_fail_stale(self):
         """Fail checks that waited past their connection's limit, so none waits forever.
         When the connection asks for it, poll the IBR's transaction status first."""
-        self.env["spp.dci.callback.orphan"]._reconcile()
+        # a conflict with a delivery applying the same checks is retried, not logged
+        self.env["spp.dci.ibr.transaction"]._retry_on_conflict(
+            self.env["spp.dci.callback.orphan"]._reconcile
+        )
         now = fields.Datetime.now()
         for connection in (
             self.env["spp.dci.ibr.connection"]
@@ -443,7 +494,11 @@ class DuplicationCheck(models.Model):
             )
             if not stale:
                 continue
-            if connection.poll_status_before_failing and connection.active:
+            if (
+                connection.poll_status_before_failing
+                and connection.active
+                and connection.ibr_sender_id  # an unverifiable status is no answer
+            ):
                 stale._poll_status(connection)
                 stale = stale.filtered(lambda c: c.state == "checking")
             stale._mark_failed(

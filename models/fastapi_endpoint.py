@@ -11,7 +11,9 @@ class FastapiEndpoint(models.Model):
     app = fields.Selection(selection_add=[("dci_api", "DCI API")], ondelete={"dci_api": "cascade"})
 
     def _get_fastapi_routers(self):
-        """Extension point: add routers to the ``dci_api`` app by overriding this."""
-        if self.app == "dci_api":
-            return [ibr_callback_router]
-        return super()._get_fastapi_routers()
+        """Cooperative: the routers other modules add to an app (``dci_api``
+        included, e.g. a DCI server's) are kept; ours is appended once."""
+        routers = list(super()._get_fastapi_routers())
+        if self.app == "dci_api" and ibr_callback_router not in routers:
+            routers.append(ibr_callback_router)
+        return routers

@@ -107,6 +107,12 @@ class IbrConnection(models.Model):
             )
         return conn
 
+    def _lease_end(self):
+        """Until when a job sending through this connection may still be at it:
+        the request's own timeouts and retries, plus a margin."""
+        self.ensure_one()
+        return fields.Datetime.add(fields.Datetime.now(), seconds=3 * self.timeout + 60)
+
     def get_callback_url(self):
         self.ensure_one()
         if self.callback_url:
@@ -182,7 +188,7 @@ class IbrConnection(models.Model):
     def _get_client(self):
         """A core :class:`IbrClient` configured from this connection."""
         self.ensure_one()
-        ibr_keys = self.ibr_sender_id.get_verifier() if self.ibr_sender_id else None
+        ibr_keys = self.ibr_sender_id._get_key_set() if self.ibr_sender_id else None
         return IbrClient(
             self.base_url,
             self._signing_key(),

@@ -9,6 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 from ..dci.errors import DCIError, KeyFormatError
 from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
 from ..dci.netguard import FetchPolicy, fetch_json
+from ..dci.signatures import verify_signature
 from ..dci.trust import RefreshLimiter
 
 _logger = logging.getLogger(__name__)
@@ -17,6 +18,27 @@ _REFRESH_LIMITER = RefreshLimiter()
 SENDER_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]+$")
 PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
 PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
+# The members each supported JWK type must carry (RFC 7517/8037).
+_JWK_MEMBERS = {"OKP": ("crv", "x"), "RSA": ("n", "e")}
+
+
+class SenderVerifier(KeySet):
+    """A sender's trusted keys (a core :class:`KeySet`: ``get(kid)`` for the
+    inbound path) with the upstream verifier contract on top:
+    ``verify(signature, header, message) -> bool``."""
+
+    def __init__(self, keys=(), default=None, policy=None):
+        super().__init__(keys, default=default)
+        self.policy = policy
+
+    def verify(self, signature, header, message):
+        """True when ``signature`` is a valid, current signature of ``header``
+        and ``message`` exactly as given, by one of these keys."""
+        try:
+            verify_signature(signature, header, message, self.get, self.policy)
+        except DCIError:
+            return False
+        return True
 
 
 class IbrSender(models.Model):
@@ -26,6 +48,7 @@ class IbrSender(models.Model):
 
     name = fields.Char(required=True)
     sender_id = fields.Char(
+        string="Sender ID",
         required=True,
         index=True,
         help="The sender_id the IBR puts in its message headers and key ids.",
@@ -36,7 +59,9 @@ class IbrSender(models.Model):
         "IBR publishes no JWKS.",
     )
     algorithm = fields.Selection(
-        [("ed25519", "Ed25519"), ("rs256", "RSA-256")], default="ed25519", required=True
+        [("ed25519", "Ed25519"), ("rs256", "RSA-256")],
+        help="Signature algorithm of the key in use. Taken from the key itself when keys are "
+        "fetched or a PEM is pasted; only needed to double-check a pasted key.",
     )
     last_key_fetch = fields.Datetime(readonly=True)
     last_fetch_error = fields.Text(readonly=True)
@@ -78,11 +103,33 @@ class IbrSender(models.Model):
             if not re.match(r"^https?://[^\s/]+", sender.jwks_url):
                 raise ValidationError(self.env._("The JWKS URL must be an http(s) URL."))
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            self._derive_algorithm(vals)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if vals.get("public_key") and "algorithm" not in vals:
+            vals = self._derive_algorithm(dict(vals))
+        return super().write(vals)
+
+    @api.model
+    def _derive_algorithm(self, vals):
+        """A pasted PEM without an algorithm: take the key's own (the
+        constraint below reports a key that cannot be read)."""
+        if vals.get("public_key") and not vals.get("algorithm"):
+            try:
+                vals["algorithm"] = public_key_from_pem(vals["public_key"]).algorithm
+            except DCIError as exc:
+                _logger.debug("pasted key not readable, the constraint says why: %s", exc.code)
+        return vals
+
     @api.constrains("public_key", "algorithm")
     def _check_public_key(self):
         for sender in self.filtered("public_key"):
             try:
-                public_key_from_pem(sender.public_key, algorithm=sender.algorithm)
+                public_key_from_pem(sender.public_key, algorithm=sender.algorithm or "")
             except DCIError as exc:
                 raise ValidationError(
                     self.env._("The public key is not usable: %(reason)s", reason=exc.message)
@@ -96,7 +143,35 @@ class IbrSender(models.Model):
         return self.search([("sender_id", "=", sender_id), ("active", "=", True)], limit=1)
 
     def get_verifier(self):
-        """The core :class:`KeySet` that verifies this sender's signatures.
+        """The verifier of this sender's signatures (upstream's contract).
+
+        A :class:`SenderVerifier`: ``verify(signature, header, message)``
+        answers True or False under the configured time policy, and it is the
+        core :class:`KeySet` the callback path uses. Raises a ``UserError``
+        naming the sender when it has no key (or a pasted key and no
+        algorithm) to verify with.
+        """
+        self.ensure_one()
+        verifier = self._get_key_set()
+        if not len(verifier) and verifier.default is None:
+            if self.public_key and not self.algorithm:
+                raise UserError(
+                    self.env._(
+                        "Algorithm not set for IBR sender %(sender)s.", sender=self.sender_id
+                    )
+                )
+            raise UserError(
+                self.env._(
+                    "No public key available for IBR sender %(sender)s: fetch its keys or "
+                    "paste its PEM public key first.",
+                    sender=self.sender_id,
+                )
+            )
+        return verifier
+
+    def _get_key_set(self):
+        """This sender's keys as a :class:`SenderVerifier`, possibly empty
+        (the inbound path then refreshes the JWKS once, or refuses).
 
         Published JWKS keys are chosen by kid; a hand-pasted PEM (no JWKS key
         lines) answers for any kid of this sender.
@@ -104,13 +179,14 @@ class IbrSender(models.Model):
         self.ensure_one()
         keys = [line._to_public_key() for line in self.key_ids if line.state == "published"]
         default = None
-        if not keys and self.public_key:
+        if not keys and self.public_key and self.algorithm:
             default = public_key_from_pem(
                 self.public_key,
                 kid=f"{self.sender_id}|manual|{self.algorithm}",
                 algorithm=self.algorithm,
             )
-        return KeySet(keys, default=default)
+        policy = self.env["spp.dci.callback.service"]._policy()
+        return SenderVerifier(keys, default=default, policy=policy)
 
     # -- fetching keys -------------------------------------------------------
 
@@ -121,10 +197,37 @@ class IbrSender(models.Model):
     def _jwk_to_pem(self, jwk):
         """Hook: the PEM public key of one JWK (OKP/Ed25519 or RSA here).
 
-        Override to accept more key formats; raise a ``DCIError`` for a key
-        that cannot be used.
+        Override to accept more key formats. Raises a ``UserError`` (as
+        upstream does) saying "unsupported" for another key type and
+        "missing" for an absent member; other unusable keys raise too.
         """
-        return public_key_from_jwk(jwk).pem
+        kty = jwk.get("kty") if isinstance(jwk, dict) else None
+        kid = jwk.get("kid") if isinstance(jwk, dict) else None
+        if kty not in _JWK_MEMBERS or (kty == "OKP" and jwk.get("crv") not in (None, "Ed25519")):
+            raise UserError(
+                self.env._(
+                    "JWK %(kid)s: unsupported key type %(kty)s (curve %(crv)s); only "
+                    "OKP/Ed25519 and RSA keys are supported.",
+                    kid=kid,
+                    kty=kty,
+                    crv=jwk.get("crv") if isinstance(jwk, dict) else None,
+                )
+            )
+        absent = [member for member in _JWK_MEMBERS[kty] if not jwk.get(member)]
+        if absent:
+            raise UserError(
+                self.env._(
+                    "JWK %(kid)s is missing the member(s) %(members)s.",
+                    kid=kid,
+                    members=", ".join(absent),
+                )
+            )
+        try:
+            return public_key_from_jwk(jwk).pem
+        except DCIError as exc:
+            raise UserError(
+                self.env._("JWK %(kid)s is not usable: %(reason)s", kid=kid, reason=exc.message)
+            ) from None
 
     def _jwk_to_public_key(self, jwk):
         """The verification key of one JWK: its own type, its ``alg`` and the
@@ -156,8 +259,8 @@ class IbrSender(models.Model):
                 continue
             try:
                 keys.append(self._jwk_to_public_key(jwk))
-            except DCIError as exc:
-                problems.append(f"{kid}: {exc.message}")
+            except (DCIError, UserError) as exc:
+                problems.append(f"{kid}: {exc}")
         if not keys:
             reason = "; ".join(problems) or self.env._(
                 "no key id starts with %(prefix)r", prefix=prefix
@@ -258,7 +361,7 @@ class IbrSender(models.Model):
             self.write({"last_key_fetch": fields.Datetime.now(), "last_fetch_error": exc.message})
             return None
         self._store_keys(keys)
-        return self.get_verifier()
+        return self._get_key_set()
 
     @api.model
     def _cron_refresh_keys(self):

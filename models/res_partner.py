@@ -5,6 +5,27 @@ from odoo import api, fields, models
 from .duplication_check import RESULTS
 
 
+def identifiers_from_reg_ids(reg_ids):
+    """``(type, value)`` pairs of spp_registry ID records, in order, once each.
+
+    The type is the ID type's vocabulary ``code`` (``spp.vocabulary.code``
+    has no ``name``; its ``display`` is a label, not an identifier type);
+    IDs whose ``status`` is ``invalid`` (removed through a change request)
+    and IDs without a type code or a value are skipped.
+    """
+    pairs = []
+    for reg_id in reg_ids:
+        if getattr(reg_id, "status", False) == "invalid":
+            continue
+        id_type = getattr(reg_id, "id_type_id", None)
+        code = (getattr(id_type, "code", None) or "") if id_type else ""
+        value = getattr(reg_id, "value", None) or ""
+        pair = (str(code).strip(), str(value).strip())
+        if all(pair) and pair not in pairs:
+            pairs.append(pair)
+    return pairs
+
+
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
@@ -12,6 +33,12 @@ class ResPartner(models.Model):
         "spp.dci.duplication.check",
         "partner_id",
         string="IBR Duplication Checks",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+    )
+    dci_identifier_ids = fields.One2many(
+        "spp.dci.registrant.identifier",
+        "partner_id",
+        string="Identifiers (IBR)",
         groups="spp_dci_client_ibr.group_ibr_viewer",
     )
     dci_check_count = fields.Integer(
@@ -42,22 +69,22 @@ class ResPartner(models.Model):
 
     def _get_ibr_identifiers(self):
         """Hook: the ``(type, value)`` identifiers of this registrant that can be
-        searched in an IBR. By default OpenSPP's ``reg_ids`` when installed."""
+        searched in an IBR: OpenSPP's ``reg_ids`` (spp_registry's
+        ``spp.registry.id``) when that field exists, else the registrant's own
+        valid identifier lines. Override it for other registries."""
         self.ensure_one()
-        identifiers = []
         if "reg_ids" in self._fields:
-            for reg_id in self.reg_ids:
-                id_type = getattr(reg_id, "id_type", None) or getattr(reg_id, "id_type_id", None)
-                type_name = getattr(id_type, "name", id_type) if id_type else ""
-                value = getattr(reg_id, "value", "")
-                if type_name and value:
-                    identifiers.append((str(type_name), str(value)))
-        return identifiers
+            return identifiers_from_reg_ids(self.reg_ids)
+        return [
+            (line.id_type, line.value)
+            for line in self.sudo().dci_identifier_ids
+            if line.status == "valid"
+        ]
 
     def action_view_dci_checks(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "spp_dci_client_ibr.action_duplication_check"
+            "spp_dci_client_ibr.action_dci_duplication_check"
         )
         action["domain"] = [("partner_id", "=", self.id)]
         action["context"] = {"default_partner_id": self.id}

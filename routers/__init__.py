@@ -1,3 +1,11 @@
-from .ibr_callbacks import ibr_callback_router
+from .callback import (
+    ibr_callback_router,
+    receive_ibr_search_response,
+    receive_ibr_subscribe_response,
+)
 
-__all__ = ["ibr_callback_router"]
+__all__ = [
+    "ibr_callback_router",
+    "receive_ibr_search_response",
+    "receive_ibr_subscribe_response",
+]

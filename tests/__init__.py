@@ -3,6 +3,8 @@ from . import (
     test_callback_http,
     test_concurrent_http,
     test_duplication_check,
+    test_hostile_callbacks,
     test_ibr_sender,
-    test_restart_mid_batch,
+    test_openspp_parity,
+    test_outbox,
 )

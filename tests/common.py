@@ -2,6 +2,8 @@
 a connection with our own signing key, registrants, and signed callbacks."""
 
 import json
+import logging
+from contextlib import contextmanager
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
@@ -18,6 +20,27 @@ from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for 
 
 IBR_SENDER_ID = "ibr.test"
 OUR_SENDER_ID = "spmis.test"
+
+
+class _LogRecorder(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@contextmanager
+def recorded_logs():
+    """Every log record of every thread (server threads included) meanwhile."""
+    recorder = _LogRecorder()
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    try:
+        yield recorder.records
+    finally:
+        root.removeHandler(recorder)
 
 
 class LoopbackRequests:
@@ -56,6 +79,9 @@ class IbrCase(LoopbackRequests, FastAPITransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
+        # the test cursor cannot commit: the outbox's commits become flushes
+        outbox = type(cls.env["spp.dci.ibr.transaction"])
+        cls.startClassPatcher(patch.object(outbox, "_commit", lambda self: self.env.flush_all()))
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.ibr_key = SigningKey.generate(IBR_SENDER_ID, "ed25519", key_id="k1")
         cls.sender = cls.env["spp.dci.ibr.sender"].create(
@@ -100,13 +126,23 @@ class IbrCase(LoopbackRequests, FastAPITransactionCase):
 
     def mark_sent(self, check, transaction_id="txn-1", correlation_id="corr-1"):
         """Put a check in ``checking`` as if its search had been acknowledged."""
+        txn = self.env["spp.dci.ibr.transaction"].search(
+            [("transaction_id", "=", transaction_id)]
+        ) or self.env["spp.dci.ibr.transaction"].create(
+            {
+                "transaction_id": transaction_id,
+                "connection_id": check.data_source_id.id or self.connection.id,
+                "state": "sent",
+                "correlation_id": correlation_id,
+            }
+        )
         reference_id = messages.new_id()
         check.write(
             {
                 "state": "checking",
                 "reference_id": reference_id,
                 "transaction_id": transaction_id,
-                "correlation_id": correlation_id,
+                "ibr_transaction_id": txn.id,
                 "sent_at": check.check_date,
             }
         )

@@ -7,6 +7,7 @@ import json
 import time
 from unittest.mock import patch
 
+import psycopg2
 from lxml import etree
 
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -65,11 +66,17 @@ class TestDuplicationCheck(IbrCase):
         self.sender._store_keys([sim.signing_key.public])
         self.point(sim.url, mode)
 
+    def send(self, checks):
+        """What the officer's button and the send job do: queue, then send."""
+        checks.action_run_check()
+        self.assertEqual(set(checks.mapped("state")), {"queued"})
+        self.checks._cron_send_queued()
+
     def run_with(self, checks, mode="async", **sim_options):
         """Run ``checks`` against a fresh simulator and return it."""
         with IbrSimulator(**sim_options) as sim:
             self.use(sim, mode)
-            checks.action_run_check()
+            self.send(checks)
             return sim
 
     def signed_answer(self, make_items, key=None, sender_id=IBR_SENDER_ID, **header):
@@ -109,7 +116,7 @@ class TestDuplicationCheck(IbrCase):
         check = self.make_check()
         with LoopbackServer({"/registry/search": ack(correlation_id="corr-42")}) as server:
             self.point(server.url)
-            self.assertTrue(check.action_run_check())
+            self.send(check)
         self.assertEqual(check.state, "checking")
         self.assertEqual(check.correlation_id, "corr-42")
         self.assertTrue(check.transaction_id and check.reference_id and check.sent_at)
@@ -212,7 +219,7 @@ class TestDuplicationCheck(IbrCase):
         checks = self.make_check() | self.make_check() | self.make_check(self.partner2)
         with LoopbackServer({"/registry/search": ack()}) as server:
             self.point(server.url)
-            checks.action_run_check()
+            self.send(checks)
         envelopes = [envelope for _path, envelope in sent(server)]
         self.assertEqual([len(e["message"]["search_request"]) for e in envelopes], [2, 1])
         self.assertEqual(len({e["header"]["message_id"] for e in envelopes}), 2)
@@ -288,7 +295,7 @@ class TestDuplicationCheck(IbrCase):
             check = self.make_check()
             with LoopbackServer({route: answer}) as server, mute_logger(*QUIET):
                 self.point(server.url, mode)
-                check.action_run_check()
+                self.send(check)
             self.assertEqual(len(server.requests), 1, (mode, text))  # no blind resending
             with self.subTest(mode=mode, expected=text):
                 self.assert_failed(check, text)
@@ -296,7 +303,7 @@ class TestDuplicationCheck(IbrCase):
         answered, left_out = self.make_check(), self.make_check(self.partner2)
         with LoopbackServer({"/registry/sync/search": only_first}) as server:
             self.point(server.url, "sync")
-            (answered | left_out).action_run_check()
+            self.send(answered | left_out)
         self.assertEqual((answered.state, answered.result), ("completed", "no_match"))
         self.assert_failed(left_out, "did not cover")
 
@@ -304,7 +311,7 @@ class TestDuplicationCheck(IbrCase):
         check = self.make_check()
         self.point("http://127.0.0.1:9", "sync")
         with mute_logger(*QUIET):
-            check.action_run_check()
+            self.send(check)
         self.assert_failed(check, "could not be reached")
 
     def test_configuration_problems_are_user_errors(self):
@@ -334,7 +341,7 @@ class TestDuplicationCheck(IbrCase):
         check = self.make_check(data_source_id=False)
         with LoopbackServer({"/registry/search": ack()}) as server:
             self.point(server.url)
-            check.action_run_check()
+            self.send(check)
         self.assertEqual(len(server.requests), 1)
         self.assertEqual((check.state, check.data_source_id), ("checking", self.connection))
 
@@ -354,6 +361,7 @@ class TestDuplicationCheck(IbrCase):
         with IbrSimulator() as sim:
             self.use(sim, "sync")
             (check | failed).action_retry()
+            self.checks._cron_send_queued()
         self.assertEqual(sim.stats["requests"], 1)
         self.assertEqual((check.state, failed.state), ("completed", "completed"))
         self.assertFalse(failed.error_message)
@@ -386,9 +394,9 @@ class TestDuplicationCheck(IbrCase):
         waiting = self.make_check()
         with IbrSimulator(failures=["drop"]) as sim:
             self.use(sim)
-            waiting.action_run_check()
+            self.send(waiting)
             polled = self.make_check(value="1000000002")
-            polled.action_run_check()
+            self.send(polled)
             (waiting | polled).write({"sent_at": "2000-01-01 00:00:00"})
             self.connection.poll_status_before_failing = True
             self.env.ref("spp_dci_client_ibr.ir_cron_fail_stale_checks").ir_actions_server_id.run()
@@ -426,14 +434,14 @@ class TestDuplicationCheck(IbrCase):
         with patch.object(type(cron), "_trigger") as trigger:
             checks.action_queue()
         self.assertTrue(trigger.called)
-        self.assertEqual(checks.mapped("queued"), [True] * 3)
-        self.assertEqual(checks.mapped("state"), ["ready"] * 3)
+        self.assertEqual(checks.mapped("state"), ["queued"] * 3)
         with IbrSimulator() as sim:
             self.use(sim, "sync")
             cron.ir_actions_server_id.run()  # what the scheduler executes
         self.assertEqual(sim.stats["requests"], 2)  # two signed messages: 2 + 1
         self.assertEqual(checks.mapped("state"), ["completed"] * 3)
-        self.assertFalse(any(checks.mapped("queued")))
+        self.assertEqual(len(checks.ibr_transaction_id), 2)
+        self.assertEqual(set(checks.ibr_transaction_id.mapped("state")), {"sent"})
 
     def test_batch_job_fails_unsendable_checks_instead_of_spinning(self):
         check = self.make_check()
@@ -442,7 +450,7 @@ class TestDuplicationCheck(IbrCase):
         self.connection.sudo().signing_private_key = False
         self.checks._cron_send_queued()
         self.assert_failed(check, "no signing key")
-        self.assertFalse(check.queued)
+        self.assertFalse(check.ibr_transaction_id)
 
     # -- access rights and personal data ---------------------------------------------
 
@@ -478,13 +486,13 @@ class TestDuplicationCheck(IbrCase):
         answer = self.signed_answer(lambda refs: [self.item(refs[0]), self.item("not-ours")])
         with LoopbackServer({"/registry/sync/search": answer}) as server:
             self.point(server.url, "sync")
-            mine.action_run_check()
+            self.send(mine)
         self.assertEqual((mine.state, mine.result), ("completed", "no_match"))
         orphan = self.env["spp.dci.callback.orphan"].search([("reference_id", "=", "not-ours")])
         self.assertEqual(len(orphan), 1)
         mine.action_reset_to_draft()
         mine.action_queue()
-        self.assertTrue(mine.queued)
+        self.assertEqual(mine.state, "queued")
 
     def test_personal_data_is_gated(self):
         check = self.make_check()
@@ -506,22 +514,115 @@ class TestDuplicationCheck(IbrCase):
 
     # -- mail tracking and display -------------------------------------------------
 
-    def test_state_and_result_are_tracked(self):
-        check = self.make_check().with_context(tracking_disable=False, mail_notrack=False)
-        # mail tracks changes of records that existed before the transaction:
-        # settle the creation as its own commit would
-        self.env.cr.precommit.run()
-        self.env.cr.precommit.clear()
+    def test_audit_trail_is_the_check_itself(self):
+        mine = self.checks.with_user(self.officer).create(
+            {
+                "partner_id": self.partner.id,
+                "identifier_type": "NID",
+                "identifier_value": "1000000001",
+                "data_source_id": self.connection.id,
+            }
+        )
         with IbrSimulator() as sim:
             self.use(sim, "sync")
-            check.action_run_check()
-        self.env.cr.precommit.run()  # writes the tracking values, as the commit would
-        self.env.invalidate_all()
-        tracked = check.message_ids.tracking_value_ids.field_id.mapped("name")
-        self.assertIn("state", tracked)
-        self.assertIn("result", tracked)
-        self.assertNotIn("identifier_value", tracked)
-        self.assertEqual(check.display_name, "Registrant One · NID (Completed)")
+            self.send(mine)
+        # who asked, when, under which ids, what the IBR answered, the result
+        self.assertEqual((mine.state, mine.result), ("completed", "confirmed_match"))
+        self.assertEqual(mine.create_uid, self.officer)
+        self.assertTrue(mine.create_date <= mine.sent_at <= mine.completed_at)
+        self.assertEqual(mine.ibr_transaction_id.transaction_id, mine.transaction_id)
+        self.assertEqual(mine.ibr_transaction_id.state, "sent")
+        [answer] = json.loads(mine.sudo().raw_response)
+        self.assertEqual(answer["reference_id"], mine.reference_id)
+        self.assertEqual(answer["data"]["reg_records"][0]["member"]["member_identifier"][:2], "M-")
+        # no chatter row and no follower per check: they would double the cost of an answer
+        self.assertFalse(mine.message_ids)
+        self.assertFalse(mine.message_follower_ids)
+        self.assertEqual(mine.display_name, "Registrant One · NID (Completed)")
+
+    def test_a_large_selection_is_queued_by_the_send_job(self):
+        partners = self.partner | self.partner2 | self.env["res.partner"].create({"name": "Three"})
+        values = ["1000000001", "1000000002", "1000000003"]
+        self.env["spp.dci.registrant.identifier"].create(
+            [
+                {"partner_id": p.id, "id_type": "NID", "value": v}
+                for p, v in zip(partners, values, strict=True)
+            ]
+        )
+        wizard = (
+            self.env["spp.dci.check.wizard"]
+            .with_user(self.officer)
+            .create({"partner_ids": [(6, 0, partners.ids)], "identifier_type": "NID"})
+        )
+        request_module = "odoo.addons.spp_dci_client_ibr.models.check_request"
+        with (
+            patch(f"{request_module}.EXPAND_NOW", 1),
+            patch(f"{request_module}.EXPAND_CHUNK", 2),
+            IbrSimulator() as sim,
+        ):
+            self.use(sim, "sync")
+            started = time.perf_counter()
+            action = wizard.action_confirm()
+            self.assertLess(time.perf_counter() - started, 1)
+            self.assertFalse(self.checks.search(action["domain"]), "the click creates no check")
+            self.assertIn("being queued", action["help"])
+            self.checks._cron_send_queued()  # expands 2, sends them, expands 1, sends it
+        checks = self.checks.search(action["domain"])
+        self.assertEqual(checks.partner_id, partners)
+        self.assertEqual(
+            sorted(checks.mapped("result")), ["confirmed_match", "no_match", "possible_match"]
+        )
+        self.assertEqual(checks.create_uid, self.officer, "the checks are the officer's")
+        self.assertEqual(sim.stats["requests"], 2)
+        request = checks.request_id
+        self.assertEqual(
+            (request.state, request.check_count, request.skipped_count), ("done", 3, 0)
+        )
+
+    def test_identifier_lines_feed_a_multi_registrant_check(self):
+        lines = self.env["spp.dci.registrant.identifier"]
+        lines.create(
+            [
+                {"partner_id": self.partner.id, "id_type": "NID", "value": "1000000001"},
+                {"partner_id": self.partner2.id, "id_type": "NID", "value": "1000000003"},
+                {
+                    "partner_id": self.partner2.id,
+                    "id_type": "NID",
+                    "value": "9999",
+                    "status": "invalid",
+                },
+            ]
+        )
+        self.assertEqual(self.partner2._get_ibr_identifiers(), [("NID", "1000000003")])
+        with IbrSimulator() as sim:
+            self.use(sim, "sync")
+            wizard = (
+                self.env["spp.dci.check.wizard"]
+                .with_user(self.officer)
+                .create(
+                    {
+                        "partner_ids": [(6, 0, (self.partner | self.partner2).ids)],
+                        "identifier_type": "NID",
+                    }
+                )
+            )
+            action = wizard.action_confirm()
+            self.checks._cron_send_queued()
+        created = self.checks.search(action["domain"])
+        self.assertEqual(
+            sorted(created.mapped(lambda c: (c.partner_id.name, c.identifier_value, c.result))),
+            [
+                ("Registrant One", "1000000001", "confirmed_match"),
+                ("Registrant Two", "1000000003", "no_match"),
+            ],
+        )
+        with (  # the same identifier twice
+            self.assertRaises(psycopg2.errors.UniqueViolation),
+            mute_logger("odoo.sql_db"),
+            self.env.cr.savepoint(),
+        ):
+            lines.create({"partner_id": self.partner.id, "id_type": "NID", "value": "1000000001"})
+            lines.flush_model()
 
     # -- the registrant side -----------------------------------------------------------
 
@@ -595,6 +696,7 @@ class TestDuplicationCheck(IbrCase):
             self.assertEqual(many.partner_count, 3)
             self.assertIn("NID: 2 registrant(s)", many.available_identifiers)
             action = many.action_confirm()
+            self.checks._cron_send_queued()
             created = self.checks.search(action["domain"])
             self.assertEqual(created.partner_id, self.partner | self.partner2)
             self.assertEqual(sim.stats["requests"], 1)  # one batch
@@ -619,5 +721,4 @@ class TestDuplicationCheck(IbrCase):
             ).action_confirm()
         queued = self.checks.search(action["domain"])
         self.assertTrue(trigger.called)
-        self.assertEqual(queued.mapped("state"), ["ready", "ready"])
-        self.assertEqual(queued.mapped("queued"), [True, True])
+        self.assertEqual(queued.mapped("state"), ["queued", "queued"])

@@ -3,6 +3,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+SAMPLE = 1000  # registrants whose identifiers the wizard summarises
+
 
 class IbrCheckWizard(models.TransientModel):
     _name = "spp.dci.check.wizard"
@@ -25,14 +27,24 @@ class IbrCheckWizard(models.TransientModel):
     @api.depends("partner_ids")
     def _compute_available_identifiers(self):
         for wizard in self:
-            wizard.partner_count = len(wizard.partner_ids)
+            partners = wizard.partner_ids._origin  # the hook sees real records
+            wizard.partner_count = len(partners)
+            sample = partners[:SAMPLE]  # a glance, not a census, for huge selections
             types = {}
-            for partner in wizard.partner_ids._origin:  # the hook sees real records
-                for id_type, _value in partner._get_ibr_identifiers():
+            for partner in sample:
+                for id_type in dict(partner._get_ibr_identifiers()):
                     types[id_type] = types.get(id_type, 0) + 1
-            wizard.available_identifiers = "\n".join(
-                f"{id_type}: {count} registrant(s)" for id_type, count in sorted(types.items())
-            )
+            lines = [f"{t}: {n} registrant(s)" for t, n in sorted(types.items())]
+            if len(partners) > SAMPLE:
+                lines.insert(
+                    0,
+                    self.env._(
+                        "Among the first %(sample)s of %(total)s registrants:",
+                        sample=SAMPLE,
+                        total=len(partners),
+                    ),
+                )
+            wizard.available_identifiers = "\n".join(lines)
 
     @api.onchange("partner_ids", "identifier_type")
     def _onchange_prefill_value(self):
@@ -44,54 +56,56 @@ class IbrCheckWizard(models.TransientModel):
                 if id_type == self.identifier_type:
                     self.identifier_value = value
 
-    def _check_values(self):
-        """``[(partner, value)]`` to check; raise when none can be checked."""
+    def action_confirm(self):
+        """Queue the checks; for a large selection the send job creates them."""
         self.ensure_one()
+        checks = self.env["spp.dci.duplication.check"]
         id_type = (self.identifier_type or "").strip()
-        if len(self.partner_ids) == 1 and (self.identifier_value or "").strip():
-            return [(self.partner_ids, self.identifier_value.strip())]
-        pairs = []
-        for partner in self.partner_ids:
-            values = [v for t, v in partner._get_ibr_identifiers() if t == id_type]
-            if values:
-                pairs.append((partner, values[0]))
-        if not pairs:
-            raise UserError(
-                self.env._(
-                    "None of the selected registrants has a %(type)s identifier. "
-                    "Pick another identifier type or enter the value.",
+        connection = checks._ensure_runnable(self.connection_id)
+        typed = (self.identifier_value or "").strip()
+        if len(self.partner_ids) == 1 and typed:
+            check = checks.create(
+                {
+                    "partner_id": self.partner_ids.id,
+                    "identifier_type": id_type,
+                    "identifier_value": typed,
+                    "data_source_id": connection.id,
+                }
+            )
+            check.action_run_check()
+            domain = [("id", "=", check.id)]
+            help_text = False
+        else:
+            request = self.env["spp.dci.check.request"]._queue(
+                self.partner_ids, id_type, connection
+            )
+            if request.state == "done" and not request.check_count:
+                raise UserError(
+                    self.env._(
+                        "None of the selected registrants has a %(type)s identifier. "
+                        "Pick another identifier type or enter the value.",
+                        type=id_type,
+                    )
+                )
+            domain = [("request_id", "=", request.id)]
+            if request.state == "pending":
+                help_text = self.env._(
+                    "The checks of %(n)s registrants are being queued: they appear here "
+                    "as the send job creates them.",
+                    n=request.partner_count,
+                )
+            elif request.skipped_count:
+                help_text = self.env._(
+                    "%(n)s registrant(s) had no %(type)s identifier and were not checked.",
+                    n=request.skipped_count,
                     type=id_type,
                 )
-            )
-        return pairs
-
-    def action_confirm(self):
-        self.ensure_one()
-        pairs = self._check_values()
-        checks = self.env["spp.dci.duplication.check"].create(
-            [
-                {
-                    "partner_id": partner.id,
-                    "identifier_type": self.identifier_type.strip(),
-                    "identifier_value": value,
-                    "data_source_id": self.connection_id.id,
-                }
-                for partner, value in pairs
-            ]
-        )
-        if len(checks) > self.connection_id.batch_size:
-            checks.action_queue()  # large selections go through the batch job
-        else:
-            checks.action_run_check()
+            else:
+                help_text = False
         action = self.env["ir.actions.act_window"]._for_xml_id(
-            "spp_dci_client_ibr.action_duplication_check"
+            "spp_dci_client_ibr.action_dci_duplication_check"
         )
-        action["domain"] = [("id", "in", checks.ids)]
-        skipped = len(self.partner_ids) - len(checks)
-        if skipped:
-            action["help"] = self.env._(
-                "%(n)s registrant(s) had no %(type)s identifier and were not checked.",
-                n=skipped,
-                type=self.identifier_type,
-            )
+        action["domain"] = domain
+        if help_text:
+            action["help"] = help_text
         return action

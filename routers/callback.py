@@ -1,0 +1,123 @@
+"""HTTP routes IBRs call: signed callbacks in, acknowledgements out.
+
+The file, the router and its handlers carry the names OpenSPP2's module
+uses (``routers/callback.py``, ``ibr_callback_router``,
+``receive_ibr_search_response``, ``receive_ibr_subscribe_response``), so
+code and documentation written for it find them here.
+
+Handlers only move bytes: the body (JSON only, its length declared and
+within the configured cap) goes to ``spp.dci.callback.service``, which
+verifies and applies it. A body is never read past the cap, and a body
+whose length is not declared (``Transfer-Encoding: chunked``) is refused
+with HTTP 411 before any of it is read.
+
+The ORM blocks, so it never runs on the event loop: the fastapi addon may
+hand one loop to several requests at once, and a request blocked there (on
+a row lock, say) would stall the others, even the one holding that lock.
+Odoo work goes to the thread pool (``run_in_threadpool``), as for ``def``
+routes; only reading the body, which is truly asynchronous, stays here.
+"""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from odoo.api import Environment
+
+from odoo.addons.fastapi.dependencies import odoo_env
+
+from ..dci import messages
+from ..dci.errors import BodyTooLarge, EnvelopeError, LengthRequired
+from ..dci.inbound import check_request_headers
+from ..schemas import SearchResponseItem
+
+__all__ = [
+    "ibr_callback_router",
+    "receive_ibr_search_response",
+    "receive_ibr_subscribe_response",
+]
+
+ibr_callback_router = APIRouter(tags=["DCI IBR Callback"])
+
+
+async def _read_body(request, limit):
+    """The raw body, refused before reading when it is not JSON, declares no
+    length or declares more than ``limit``; never more than that is read."""
+    headers = request.headers
+    if "transfer-encoding" in headers or not (headers.get("content-length") or "").strip():
+        raise LengthRequired("the request must declare its body length (Content-Length)")
+    declared = check_request_headers(
+        headers.get("content-type"), headers.get("content-length"), limit
+    )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > declared:
+            raise BodyTooLarge(f"body exceeds its declared {declared} bytes")
+    if len(body) != declared:
+        raise EnvelopeError(f"body of {len(body)} bytes, {declared} declared")
+    return bytes(body)
+
+
+async def _handle(request, env, route):
+    service = env["spp.dci.callback.service"]
+    try:
+        raw = await _read_body(request, await run_in_threadpool(service.max_body_bytes))
+    except EnvelopeError as exc:
+        return JSONResponse(messages.err_ack(exc), status_code=exc.http_status)
+    receive = getattr(service, route)
+    status, body = await run_in_threadpool(receive, raw, request.headers.get("authorization"))
+    return JSONResponse(body, status_code=status)
+
+
+@ibr_callback_router.post("/ibr/on-search")
+async def receive_ibr_search_response(
+    request: Request, env: Annotated[Environment, Depends(odoo_env)]
+):
+    """Receive an IBR's signed on-search callback and acknowledge it."""
+    return await _handle(request, env, "on_search")
+
+
+@ibr_callback_router.post("/ibr/on-subscribe")
+async def receive_ibr_subscribe_response(
+    request: Request, env: Annotated[Environment, Depends(odoo_env)]
+):
+    """Receive an IBR's signed on-subscribe callback and acknowledge it."""
+    return await _handle(request, env, "on_subscribe")
+
+
+@ibr_callback_router.get("/ibr/jwks.json")
+@ibr_callback_router.get("/.well-known/jwks.json")
+def jwks(env: Annotated[Environment, Depends(odoo_env)]):
+    """Publish our public signing keys so IBRs can verify our requests."""
+    return JSONResponse(env["spp.dci.ibr.connection"]._public_jwks())
+
+
+def _process_ibr_search_result(env, result, source_registry, correlation_id):
+    """Apply one ``search_response`` item of a *verified* callback; return the check.
+
+    Upstream's override point, kept with its signature for code that calls it
+    (``result`` a dict or a core ``SearchResponseItem``, ``source_registry`` the
+    IBR's sender id, ``correlation_id`` the IBR's). It delegates to the model:
+    the check is found by our reference, transaction or the correlation id
+    (never by free text), must belong to a connection that trusts this sender
+    and be waiting, and ``spp.dci.duplication.check._process_ibr_search_result``
+    applies the item. Callbacks do not pass through this function: to change
+    how answers are applied, inherit that model method, the real extension point.
+    Returns the check that was updated, or an empty recordset.
+    """
+    item = result
+    if not isinstance(item, SearchResponseItem):
+        item = SearchResponseItem.model_validate(item)
+    checks = env["spp.dci.duplication.check"]
+    sender = env["spp.dci.ibr.sender"].get_by_sender_id(source_registry)
+    if not sender:
+        return checks
+    [check] = checks._match_items([item], None, correlation_id)
+    if not check or check.state != "checking" or check.data_source_id.ibr_sender_id != sender:
+        return checks
+    check._lock_rows()
+    check._process_ibr_search_result(item)
+    return check
