@@ -27,7 +27,6 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py
 
-# README.rst and static/description/index.html from readme/*.md (docutils needed for the html)
+# README.rst and static/description/index.html from readme/*.md
 readme: $(BIN)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check docutils
 	$(BIN)/python tools/gen_readme.py

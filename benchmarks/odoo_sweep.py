@@ -227,9 +227,9 @@ def sweep_one(args, mode, n, port):
             admin = Rpc(url, args.db, "admin", "admin")
             connection, _sender, login, partners = setup(admin, sim, url, n, tag)
             officer = Rpc(url, args.db, login, login)
-            pg = psycopg2.connect(dbname=args.db, **dict(
-                kv.split("=", 1) for kv in args.pg.split()
-            ))
+            pg = psycopg2.connect(
+                dbname=args.db, **dict(kv.split("=", 1) for kv in args.pg.split())
+            )
             pg.autocommit = True
             before = table_sizes(pg)
             log_offset = logfile.stat().st_size
@@ -250,13 +250,13 @@ def sweep_one(args, mode, n, port):
             action = officer("spp.dci.check.wizard", "action_confirm", [wizard])
             click = time.perf_counter() - clicked
             domain = [("data_source_id", "=", connection)]
-            while True:
-                waiting = officer(
+            while True:  # every registrant has an identifier: N checks end answered
+                answered = officer(
                     "spp.dci.duplication.check",
                     "search_count",
-                    domain + [("state", "in", ["ready", "queued", "checking"])],
+                    domain + [("state", "in", ["completed", "failed"])],
                 )
-                if not waiting:
+                if answered >= n:
                     break
                 time.sleep(0.25)
             end_to_end = time.perf_counter() - started

@@ -209,8 +209,9 @@ class SearchResponseItem(_Model):
 
 
 class SearchResponse(_Model):
-    transaction_id: str
-    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
+    transaction_id: ShortId
+    # required by the spec: it ties the answer to the IBR's ACK
+    correlation_id: Annotated[str, Field(max_length=99)]
     search_response: list[SearchResponseItem]
 
 
@@ -227,8 +228,9 @@ class SubscribeResponseItem(_Model):
 
 
 class SubscribeResponse(_Model):
-    transaction_id: str
-    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
+    transaction_id: ShortId
+    # required by the spec: it ties the answer to the IBR's ACK
+    correlation_id: Annotated[str, Field(max_length=99)]
     subscribe_response: list[SubscribeResponseItem]
 
 
@@ -255,8 +257,9 @@ class EnrolledResponseItem(_Model):
 
 
 class EnrolledResponse(_Model):
-    transaction_id: str
-    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
+    transaction_id: ShortId
+    # required by the spec: it ties the answer to the IBR's ACK
+    correlation_id: Annotated[str, Field(max_length=99)]
     enrolled_response: list[EnrolledResponseItem]
 
 
@@ -279,6 +282,7 @@ class TxnStatusBody(_Model):
 
 
 class TxnStatusResponse(_Model):
-    transaction_id: str
-    correlation_id: str  # required by the spec: it ties the answer to the IBR's ACK
+    transaction_id: ShortId
+    # required by the spec: it ties the answer to the IBR's ACK
+    correlation_id: Annotated[str, Field(max_length=99)]
     txnstatus_response: TxnStatusBody

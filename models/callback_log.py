@@ -39,7 +39,8 @@ class DciCallbackOrphan(models.Model):
             [
                 {
                     "sender_id": sender_id,
-                    "reference_id": item.reference_id,
+                    # an id no check can have: kept short enough for its index
+                    "reference_id": (item.reference_id or "")[:255] or False,
                     "transaction_id": transaction_id,
                     "correlation_id": correlation_id,
                     "reason": reason[:250],
@@ -63,8 +64,8 @@ class DciCallbackOrphan(models.Model):
                 SearchResponseItem.model_validate(json.loads(o.item_json)) for o in orphans.sudo()
             ]
             response = SearchResponse(
-                transaction_id=transaction_id or "",
-                correlation_id=correlation_id,
+                transaction_id=transaction_id or "-",
+                correlation_id=correlation_id or "",
                 search_response=items,
             )
             sender = self.env["spp.dci.ibr.sender"].get_by_sender_id(sender_id)

@@ -7,13 +7,13 @@ treated as new. Concurrency errors are re-raised for Odoo to retry the
 whole request, which then sees the other delivery's committed result.
 """
 
-import hmac
 import logging
 
 from odoo import api, models
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..dci import messages
+from ..dci.auth import bearer_matches
 from ..dci.errors import DCIError, SenderInvalid, ServiceUnavailable, Unauthorized
 from ..dci.inbound import accept
 from ..dci.schemas import SearchResponse, SubscribeResponse
@@ -49,7 +49,7 @@ class OdooTrustStore(TrustStore):
     def keys_for(self, sender_id):
         record = self.sender(sender_id)
         token = record.sudo().callback_token  # a secret: only compared, never shown
-        if token and not hmac.compare_digest(self.authorization, f"Bearer {token}"):
+        if token and not bearer_matches(self.authorization, token):
             raise Unauthorized("this IBR's callbacks need its bearer token")
         return record._get_key_set()  # may be empty: an unknown kid refreshes once
 

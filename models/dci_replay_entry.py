@@ -19,9 +19,8 @@ class DciReplayEntry(models.Model):
     digest = fields.Char(required=True)
     keep_until = fields.Datetime(required=True, index=True)
 
-    _sender_message_unique = models.Constraint(
-        "UNIQUE(sender_id, message_id)", "This message was already received."
-    )
+    # message ids have no length limit in the spec: the index holds their digest
+    _sender_message_digest_unique = models.UniqueIndex("(sender_id, md5(message_id))")
 
     @api.model
     def _cron_purge(self):
@@ -35,10 +34,14 @@ class OdooReplayGuard(ReplayGuard):
         self.model = env["spp.dci.replay.entry"]
 
     def lookup(self, sender_id, message_id):
-        entry = self.model.search(
-            [("sender_id", "=", sender_id), ("message_id", "=", message_id)], limit=1
+        self.model.flush_model()
+        self.model.env.cr.execute(
+            """SELECT digest FROM spp_dci_replay_entry
+                WHERE sender_id = %s AND md5(message_id) = md5(%s)""",
+            (sender_id, message_id),
         )
-        return entry.digest if entry else None
+        row = self.model.env.cr.fetchone()
+        return row[0] if row else None
 
     def remember(self, sender_id, message_id, digest, keep_until):
         # ON CONFLICT: a concurrent delivery of the same message makes
@@ -49,7 +52,7 @@ class OdooReplayGuard(ReplayGuard):
         self.model.env.cr.execute(
             """INSERT INTO spp_dci_replay_entry (sender_id, message_id, digest, keep_until)
                VALUES (%s, %s, %s, to_timestamp(%s) AT TIME ZONE 'UTC')
-               ON CONFLICT (sender_id, message_id) DO NOTHING""",
+               ON CONFLICT (sender_id, md5(message_id)) DO NOTHING""",
             (sender_id, message_id, digest, keep_until),
             log_exceptions=False,
         )

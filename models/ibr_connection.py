@@ -7,6 +7,7 @@ from ..dci.auth import BearerToken, ClientCredentials
 from ..dci.client import IbrClient
 from ..dci.errors import DCIError
 from ..dci.keys import KeyId, SigningKey
+from .dci_replay_entry import OdooReplayGuard
 
 CALLBACK_PATH = "/dci_api/ibr/on-search"
 
@@ -197,4 +198,6 @@ class IbrConnection(models.Model):
             auth=self._auth(),
             timeout=(min(10, self.timeout), self.timeout),
             ibr_keys=ibr_keys,
+            # a signed synchronous answer is accepted once, across calls and workers
+            replay_guard=OdooReplayGuard(self.env),
         )

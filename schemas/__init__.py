@@ -7,58 +7,8 @@ Odoo): this package is where Odoo code imports them from, so the core can
 move without breaking it. ``DCIEnvelope`` is defined here.
 """
 
-from ..dci.schemas import (
-    ACK_STATUSES,
-    ERROR_CODES,
-    Ack,
-    AckMessage,
-    CallbackHeader,
-    EnrolledCriteria,
-    EnrolledRequest,
-    EnrolledResponse,
-    EnrolledResponseItem,
-    ErrorInfo,
-    IdTypeValue,
-    Pagination,
-    RequestHeader,
-    ResponsePagination,
-    SearchCriteria,
-    SearchRequest,
-    SearchRequestItem,
-    SearchResponse,
-    SearchResponseData,
-    SearchResponseItem,
-    SubscribeResponse,
-    SubscribeResponseItem,
-    TxnStatusRequest,
-    TxnStatusResponse,
-)
+from ..dci import schemas as _core
+from ..dci.schemas import *  # noqa: F403 - the core's public schemas, as they are
 from .envelope import DCIEnvelope
 
-__all__ = [
-    "ACK_STATUSES",
-    "Ack",
-    "AckMessage",
-    "CallbackHeader",
-    "DCIEnvelope",
-    "ERROR_CODES",
-    "EnrolledCriteria",
-    "EnrolledRequest",
-    "EnrolledResponse",
-    "EnrolledResponseItem",
-    "ErrorInfo",
-    "IdTypeValue",
-    "Pagination",
-    "RequestHeader",
-    "ResponsePagination",
-    "SearchCriteria",
-    "SearchRequest",
-    "SearchRequestItem",
-    "SearchResponse",
-    "SearchResponseData",
-    "SearchResponseItem",
-    "SubscribeResponse",
-    "SubscribeResponseItem",
-    "TxnStatusRequest",
-    "TxnStatusResponse",
-]
+__all__ = [*_core.__all__, "DCIEnvelope"]

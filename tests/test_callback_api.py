@@ -127,7 +127,11 @@ class TestCallbackApi(IbrCase):
     def test_expired_and_oversized(self):
         check, reference = self.waiting_check()
         head = messages.callback_header("on-search", IBR_SENDER_ID, status="succ")
-        message = {"transaction_id": "t", "search_response": [self.item(reference)]}
+        message = {
+            "transaction_id": "t",
+            "correlation_id": "c",
+            "search_response": [self.item(reference)],
+        }
         expired = sign_envelope(head, message, self.ibr_key, now=1_600_000_000)
         self.assert_refused(self.post(json.dumps(expired).encode()), 401, "err.signature.invalid")
         self.set_param("callback_max_bytes", "100")
@@ -212,7 +216,7 @@ class TestCallbackApi(IbrCase):
         forged = sign_envelope(
             first["header"], dict(first["message"], correlation_id="z"), self.ibr_key
         )
-        self.assert_refused(self.post(json.dumps(forged).encode()), 401, "err.signature.invalid")
+        self.assert_refused(self.post(json.dumps(forged).encode()), 409, "err.request.bad")
         self.assertEqual(check.state, "checking")  # pdng leaves it waiting
 
     def test_rejected_item_fails_the_check(self):

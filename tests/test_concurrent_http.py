@@ -132,7 +132,11 @@ class TestConcurrentDeliveries(CommittingHttpCase):
             "pagination": {"page_size": 1, "page_number": page, "total_count": total},
         }
         header = messages.callback_header("on-search", SENDER_ID, status="succ", receiver_id=OUR_ID)
-        message = {"transaction_id": transaction_id, "search_response": [item]}
+        message = {
+            "transaction_id": transaction_id,
+            "correlation_id": "c",
+            "search_response": [item],
+        }
         return json.dumps(sign_envelope(header, message, self.key)).encode()
 
     def _post_together(self, bodies):

@@ -375,7 +375,11 @@ class TestDuplicationCheck(IbrCase):
         )
         # a late answer to the abandoned attempt is not applied to the reset check
         late = SearchResponse.model_validate(
-            {"transaction_id": "t", "search_response": [self.item(old_reference)]}
+            {
+                "transaction_id": "t",
+                "correlation_id": "c",
+                "search_response": [self.item(old_reference)],
+            }
         )
         self.assertTrue(self.checks._apply_search_response(late, self.sender))
         self.assertEqual(check.state, "ready")
