@@ -224,8 +224,9 @@ class DuplicationCheck(models.Model):
             sent_at=now,
             check_date=now,
         )
+        self.write(common)  # one UPDATE for what the batch shares
         for check in self:
-            check.write(dict(common, reference_id=messages.new_id()))
+            check.reference_id = messages.new_id()
 
     def _search_queries(self):
         return [
