@@ -235,14 +235,13 @@ def sweep_one(args, mode, n, port):
             log_offset = logfile.stat().st_size
 
             started = time.perf_counter()
+            # the officer's path: the list action opens the wizard on the selection
+            opened = officer("res.partner", "action_open_ibr_check_wizard", partners)
             wizard = officer(
                 "spp.dci.check.wizard",
                 "create",
-                {
-                    "partner_ids": [(6, 0, partners)],
-                    "identifier_type": "NID",
-                    "connection_id": connection,
-                },
+                {"identifier_type": "NID", "connection_id": connection},
+                context=opened["context"],
             )
             officer("spp.dci.check.wizard", "read", [wizard], ["available_identifiers"])
             wizard_open = time.perf_counter() - started

@@ -1,8 +1,13 @@
 """Registrant side: the checks of a partner, its latest result, and actions."""
 
+import json
+
 from odoo import api, fields, models
 
 from .duplication_check import RESULTS
+
+# more registrants than this reach the wizard as a list of ids, not as tags
+LARGE = 100
 
 
 def identifiers_from_reg_ids(reg_ids):
@@ -94,5 +99,8 @@ class ResPartner(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "spp_dci_client_ibr.action_ibr_check_wizard"
         )
-        action["context"] = {"default_partner_ids": self.ids}
+        if len(self) > LARGE:
+            action["context"] = {"default_selection_ids_json": json.dumps(self.ids)}
+        else:
+            action["context"] = {"default_partner_ids": self.ids}
         return action

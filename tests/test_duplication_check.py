@@ -553,11 +553,20 @@ class TestDuplicationCheck(IbrCase):
                 for p, v in zip(partners, values, strict=True)
             ]
         )
+        # what the list action hands the wizard for a large selection: ids, not tags
+        partner_module = "odoo.addons.spp_dci_client_ibr.models.res_partner"
+        with patch(f"{partner_module}.LARGE", 2):
+            context = partners.with_user(self.officer).action_open_ibr_check_wizard()["context"]
+        self.assertEqual(set(context), {"default_selection_ids_json"})
         wizard = (
             self.env["spp.dci.check.wizard"]
             .with_user(self.officer)
-            .create({"partner_ids": [(6, 0, partners.ids)], "identifier_type": "NID"})
+            .with_context(**context)
+            .create({"identifier_type": "NID"})
         )
+        self.assertFalse(wizard.partner_ids)
+        self.assertEqual(wizard.partner_count, 3)
+        self.assertIn("NID: 3 registrant(s)", wizard.available_identifiers)
         request_module = "odoo.addons.spp_dci_client_ibr.models.check_request"
         with (
             patch(f"{request_module}.EXPAND_NOW", 1),

@@ -1,5 +1,7 @@
 """Check one or many registrants in the IBR, choosing the identifier to search."""
 
+import json
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -10,7 +12,10 @@ class IbrCheckWizard(models.TransientModel):
     _name = "spp.dci.check.wizard"
     _description = "Check Registrants in IBR"
 
-    partner_ids = fields.Many2many("res.partner", string="Registrants", required=True)
+    partner_ids = fields.Many2many("res.partner", string="Registrants")
+    # A large selection travels as a list of ids: as a many2many it would be
+    # 50,000 relation rows to write and 50,000 tags for the browser to draw.
+    selection_ids_json = fields.Text(string="Selected Registrant IDs")
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection",
         string="IBR Connection",
@@ -24,10 +29,10 @@ class IbrCheckWizard(models.TransientModel):
     available_identifiers = fields.Text(compute="_compute_available_identifiers")
     partner_count = fields.Integer(compute="_compute_available_identifiers")
 
-    @api.depends("partner_ids")
+    @api.depends("partner_ids", "selection_ids_json")
     def _compute_available_identifiers(self):
         for wizard in self:
-            partners = wizard.partner_ids._origin  # the hook sees real records
+            partners = wizard._selection()._origin  # the hook sees real records
             wizard.partner_count = len(partners)
             sample = partners[:SAMPLE]  # a glance, not a census, for huge selections
             types = {}
@@ -46,6 +51,15 @@ class IbrCheckWizard(models.TransientModel):
                 )
             wizard.available_identifiers = "\n".join(lines)
 
+    def _selection(self):
+        """The selected registrants, as they were selected. (Reading them without
+        the archive filter also spares checking 50,000 records one by one.)"""
+        self.ensure_one()
+        if self.selection_ids_json:
+            ids = json.loads(self.selection_ids_json)
+            return self.env["res.partner"].with_context(active_test=False).browse(ids)
+        return self.with_context(active_test=False).partner_ids
+
     @api.onchange("partner_ids", "identifier_type")
     def _onchange_prefill_value(self):
         if len(self.partner_ids) == 1:
@@ -63,10 +77,13 @@ class IbrCheckWizard(models.TransientModel):
         id_type = (self.identifier_type or "").strip()
         connection = checks._ensure_runnable(self.connection_id)
         typed = (self.identifier_value or "").strip()
-        if len(self.partner_ids) == 1 and typed:
+        partners = self._selection()
+        if not partners:
+            raise UserError(self.env._("Select at least one registrant to check."))
+        if len(partners) == 1 and typed:
             check = checks.create(
                 {
-                    "partner_id": self.partner_ids.id,
+                    "partner_id": partners.id,
                     "identifier_type": id_type,
                     "identifier_value": typed,
                     "data_source_id": connection.id,
@@ -76,9 +93,7 @@ class IbrCheckWizard(models.TransientModel):
             domain = [("id", "=", check.id)]
             help_text = False
         else:
-            request = self.env["spp.dci.check.request"]._queue(
-                self.partner_ids, id_type, connection
-            )
+            request = self.env["spp.dci.check.request"]._queue(partners, id_type, connection)
             if request.state == "done" and not request.check_count:
                 raise UserError(
                     self.env._(
