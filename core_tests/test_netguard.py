@@ -5,12 +5,12 @@ import json
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from dci.errors import DCIError, ServiceUnavailable, UnsafeURL
 from dci.netguard import FetchPolicy, check_address, check_url, fetch_json
+from dci.testing import LoopbackServer
 
 
 @pytest.mark.parametrize(
@@ -136,44 +136,15 @@ def test_ipv6_forms_embedding_public_ipv4_accepted(address):
 # -- environment proxies never carry a fetch ---------------------------------------------
 
 
-class RecordingProxy:
-    """A tiny threaded HTTP proxy on loopback: it answers itself and records each use."""
-
-    def __init__(self):
-        self.used = []
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                proxy.used.append(self.path)  # a proxy sees the absolute target URL
-                body = b'{"keys": [], "via": "proxy"}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_POST = do_GET
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def recording_proxy():
+    """A loopback "proxy" that answers every request itself (a proxy is asked for
+    absolute URLs, so no route matches) and records it."""
+    return LoopbackServer({}, default=(200, {}, b'{"keys": [], "via": "proxy"}'))
 
 
 @pytest.fixture
 def env_proxy(monkeypatch):
-    with RecordingProxy() as proxy:
+    with recording_proxy() as proxy:
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
             monkeypatch.setenv(name, proxy.url)
         for name in ("NO_PROXY", "no_proxy"):
@@ -184,13 +155,13 @@ def env_proxy(monkeypatch):
 def test_fetch_ignores_environment_proxies(loopback, env_proxy):
     server = loopback({"/jwks.json": (200, {}, JWKS)})
     assert fetch_json(server.url + "/jwks.json", FetchPolicy(allow_private=True)) == {"keys": []}
-    assert env_proxy.used == [] and len(server.requests) == 1
+    assert env_proxy.requests == [] and len(server.requests) == 1
 
 
 def test_private_target_refused_whatever_the_proxy_says(env_proxy):
     with pytest.raises(UnsafeURL):
         fetch_json("http://169.254.169.254/latest/meta-data")
-    assert env_proxy.used == []
+    assert env_proxy.requests == []
 
 
 def test_client_and_token_requests_ignore_environment_proxies(loopback, env_proxy):
@@ -209,7 +180,7 @@ def test_client_and_token_requests_ignore_environment_proxies(loopback, env_prox
     auth = ClientCredentials(server.url + "/token", "id", "secret")
     client = IbrClient(server.url, SigningKey.generate("s"), "s", auth=auth)
     client.search([messages.SearchQuery("r", "NID", "1")], sender_uri="http://127.0.0.1:9/cb")
-    assert env_proxy.used == []
+    assert env_proxy.requests == []
     assert [r[1] for r in server.requests] == ["/token", "/registry/search"]
 
 

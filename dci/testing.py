@@ -20,11 +20,13 @@ class LoopbackServer:
     """A tiny HTTP server on 127.0.0.1 whose answers a test scripts.
 
     ``routes`` maps a path to ``(status, headers, body_bytes)`` or a callable
-    ``(handler, body) -> (status, headers, body_bytes)``; requests are recorded.
+    ``(handler, body) -> (status, headers, body_bytes)``; other paths get
+    ``default`` (a 404 unless given); requests are recorded.
     """
 
-    def __init__(self, routes):
+    def __init__(self, routes, default=(404, {}, b"{}")):
         self.routes = routes
+        self.default = default
         self.requests = []
         server = self
 
@@ -37,7 +39,7 @@ class LoopbackServer:
             def _serve(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 server.requests.append((self.command, self.path, dict(self.headers), body))
-                answer = server.routes.get(self.path, (404, {}, b"{}"))
+                answer = server.routes.get(self.path, server.default)
                 if callable(answer):
                     answer = answer(self, body)
                 status, headers, payload = answer
