@@ -1,4 +1,5 @@
-"""Benchmark 2: applying an on-search callback with 100 vs 100,000 stored checks.
+"""Benchmark 2: applying an on-search callback with 100 vs 100,000 stored checks,
+and one 50-item callback (a whole batch's answer): time and SQL queries.
 
 Run inside Odoo 19 (the module installed), it measures the full callback
 path (``spp.dci.callback.service.on_search``: parse, verify, correlate by
@@ -16,6 +17,7 @@ import time
 from odoo.addons.spp_dci_client_ibr.dci import messages
 from odoo.addons.spp_dci_client_ibr.dci.keys import SigningKey
 from odoo.addons.spp_dci_client_ibr.dci.signatures import sign_envelope
+from odoo.addons.spp_dci_client_ibr.dci.simulator.dataset import beneficiary
 
 SAMPLES = 40
 WARMUP = 5
@@ -46,9 +48,9 @@ def fill(env, connection, partner, total):
         env.cr.execute(
             """INSERT INTO spp_dci_duplication_check
                  (partner_id, identifier_type, identifier_value, state, data_source_id,
-                  reference_id, transaction_id, correlation_id, notes, check_date, sent_at)
+                  reference_id, transaction_id, notes, check_date, sent_at)
                SELECT %s, 'NID', lpad(g::text, 10, '0'), 'checking', %s,
-                      'ref-' || g, 'txn-' || g, 'corr-' || g, 'correlation corr-' || g,
+                      'ref-' || g, 'txn-' || g, 'correlation corr-' || g,
                       now() at time zone 'UTC', now() at time zone 'UTC'
                  FROM generate_series(%s, %s) g""",
             (partner.id, connection.id, total - missing + 1, total),
@@ -57,20 +59,48 @@ def fill(env, connection, partner, total):
     env.invalidate_all()
 
 
-def callback(key, n):
-    item = {
-        "reference_id": f"ref-{n}",
-        "timestamp": messages.now_iso(),
-        "status": "succ",
-        "data": {"reg_records": []},
-    }
+def callback(key, n, references=None):
+    items = [
+        {
+            "reference_id": reference,
+            "timestamp": messages.now_iso(),
+            "status": "succ",
+            "data": {"reg_records": [beneficiary("NID", "0000000001", "Cash Transfer")]},
+        }
+        for reference in references or [f"ref-{n}"]
+    ]
     header = messages.callback_header("on-search", "ibr.bench", status="succ")
     message = {
         "transaction_id": f"txn-{n}",
         "correlation_id": f"corr-{n}",
-        "search_response": [item],
+        "search_response": items,
     }
     return json.dumps(sign_envelope(header, message, key)).encode()
+
+
+def measure_batch(env, key, size=50):
+    """One callback answering ``size`` waiting checks: median time and SQL queries."""
+    service = env["spp.dci.callback.service"]
+    references = [f"ref-{n}" for n in range(1, size + 1)]
+    times, queries = [], []
+    for run in range(WARMUP + 10):
+        env.cr.execute(
+            """UPDATE spp_dci_duplication_check SET state = 'checking', raw_response = NULL,
+                      result = NULL, pages_received = 0 WHERE reference_id = ANY(%s)""",
+            (references,),
+        )
+        env.invalidate_all()
+        body = callback(key, f"batch-{run}", references)
+        before = env.cr.sql_log_count
+        start = time.perf_counter()
+        status, _ = service.on_search(body)
+        env.flush_all()
+        elapsed = time.perf_counter() - start
+        assert status == 200, status
+        if run >= WARMUP:
+            times.append(elapsed)
+            queries.append(env.cr.sql_log_count - before)
+    return statistics.median(times), statistics.median(queries)
 
 
 def _median_ms(operation, arguments):
@@ -121,6 +151,7 @@ def main(env):
     for total in (100, 100_000):
         fill(env, connection, partner, total)
         results[total] = measure(env, key, total)
+    batch_time, batch_queries = measure_batch(env, key)
     small, large = results[100], results[100_000]
     print(f"callback apply, 100 checks:     {small[0] * 1e3:8.2f} ms")
     print(f"callback apply, 100,000 checks: {large[0] * 1e3:8.2f} ms")
@@ -128,6 +159,8 @@ def main(env):
     print(f"notes ilike, 100 checks:        {small[1] * 1e3:8.2f} ms")
     print(f"notes ilike, 100,000 checks:    {large[1] * 1e3:8.2f} ms")
     print(f"ilike ratio (for comparison):   {large[1] / small[1]:8.2f}x")
+    print(f"one 50-item callback:           {batch_time * 1e3:8.2f} ms")
+    print(f"... its SQL queries:            {batch_queries:8.0f}")
     env.cr.rollback()
 
 

@@ -316,10 +316,12 @@ class TestDuplicationCheck(IbrCase):
 
     def test_configuration_problems_are_user_errors(self):
         check = self.make_check()
-        self.connection.ibr_sender_id = False  # async: no callback could be trusted
-        with self.assertRaisesRegex(UserError, "no trusted IBR sender"):
-            check.action_run_check()
-        self.connection.ibr_sender_id = self.sender
+        self.connection.ibr_sender_id = False  # no answer could be verified, async or sync
+        for mode in ("async", "sync"):
+            self.connection.mode = mode
+            with self.assertRaisesRegex(UserError, "no trusted IBR sender.*Ask an administrator"):
+                check.action_run_check()
+        self.connection.write({"ibr_sender_id": self.sender.id, "mode": "async"})
         self.connection.sudo().signing_private_key = False
         with self.assertRaisesRegex(UserError, "no signing key"):
             check.action_run_check()
