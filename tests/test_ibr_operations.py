@@ -10,8 +10,9 @@ from datetime import timedelta
 from unittest.mock import patch
 
 from odoo import fields
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, tagged
+from odoo.tests.common import new_test_user
 
 from ..dci import messages
 from ..dci.client import IbrClient
@@ -228,6 +229,21 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
         [event] = self.env["spp.dci.ibr.notification"].search([("sender_id", "=", SENDER)])
         self.assertEqual((event.state, event.partner_id.id), ("unmatched", False))
         self.assertFalse(self.partner.dci_check_ids)
+
+    def test_officers_subscribe_viewers_cannot(self):
+        officer = new_test_user(
+            self.env, login="ops_officer", groups="spp_dci_client_ibr.group_ibr_officer"
+        )
+        viewer = new_test_user(
+            self.env, login="ops_viewer", groups="spp_dci_client_ibr.group_ibr_viewer"
+        )
+        with self.assertRaises(AccessError):
+            self.partner.with_user(viewer).action_ibr_subscribe()
+        self.partner.with_user(officer).action_ibr_subscribe()
+        [subscription] = self.partner.dci_subscription_ids
+        self.assertEqual((subscription.state, subscription.create_uid), ("requested", officer))
+        self.partner.with_user(officer).action_ibr_unsubscribe()  # never sent: ends at once
+        self.assertEqual((subscription.state, subscription.pending_action), ("ended", False))
 
     def test_connection_without_trusted_sender_cannot_subscribe(self):
         self.connection.ibr_sender_id = False
