@@ -139,6 +139,13 @@ class DciIbrSubscription(models.Model):
         never_sent = self.filtered(lambda s: s.state == "requested" and not s.transaction_id)
         never_sent.write({"state": "ended", "pending_action": False})
         to_send = (self - never_sent).filtered(lambda s: s.state == "active" and s.code)
+        waiting = (self - never_sent).filtered(lambda s: s.state == "requested")
+        if waiting and not to_send and not never_sent:
+            raise UserError(
+                self.env._(
+                    "The IBR has not confirmed this subscription yet: end it once it is active."
+                )
+            )
         if to_send:
             to_send.write({"pending_action": "unsubscribe", "error_message": False})
             self._wake_send_job()

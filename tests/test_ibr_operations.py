@@ -202,6 +202,8 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
         [(_path, envelope)] = self.send_jobs(
             self.env["spp.dci.ibr.subscription"]._cron_send_pending
         )
+        with self.assertRaisesRegex(UserError, "not confirmed"):  # sent, not yet answered
+            self.partner.action_ibr_unsubscribe()
         item = envelope["message"]["subscribe_request"][0]
         self.assertEqual(
             item["subscribe_criteria"]["filter"], {"type": "NID", "value": "1000000001"}
