@@ -1,27 +1,43 @@
 """``python -m dci``: the integrator's tool, no Odoo needed.
 
-check     signed search for identifiers, verified answers, one result each
-jwks      fetch, validate and show a JWKS
-verify    verify a saved envelope and say exactly why not
-simulate  run the reference IBR simulator
+check               signed search for identifiers, verified answers, one result each
+subscribe           subscribe to enrolment events about identifiers (on-subscribe, notify)
+unsubscribe         end subscriptions by their codes (on-unsubscribe)
+enrollment-updates  report enrolled beneficiaries (/registry/sync/enrollment/updates)
+notify              make a running simulator emit notifications (its loopback admin endpoint)
+jwks                fetch, validate and show a JWKS
+verify              verify a saved envelope and say exactly why not
+simulate            run the reference IBR simulator
+
+Every command that sends takes --receiver-id and credentials for the IBR: a
+bearer token (--token or DCI_BEARER_TOKEN) or OAuth2 client credentials
+(--oauth-token-url, --client-id, --client-secret or DCI_OAUTH_TOKEN_URL,
+DCI_OAUTH_CLIENT_ID, DCI_OAUTH_CLIENT_SECRET; --oauth-scope or
+DCI_OAUTH_SCOPE). Secrets are never printed; prefer the environment
+variables, which other users cannot read from the process list.
 """
 
 import argparse
 import json
+import os
+import queue
 import sys
 import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import requests
+
 from . import messages
+from .auth import BearerToken, ClientCredentials
 from .client import IbrClient
 from .errors import DCIError
 from .inbound import parse_body
 from .interpret import interpret_item
 from .keys import KeySet, SigningKey, parse_jwks, public_key_from_pem
-from .listener import CallbackListener
-from .netguard import FetchPolicy, fetch_json
+from .listener import ALL_ROUTES, CallbackListener
+from .netguard import FetchPolicy, fetch_json, read_capped
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
 from .trust import TrustedKeys
@@ -142,31 +158,69 @@ def _batches(items, size):
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def _option(args, name, variable):
+    value = getattr(args, name, None)
+    return value if value else os.environ.get(variable) or None
+
+
+def _auth(args):
+    """The credentials given by options or environment variables (never printed)."""
+    token = _option(args, "token", "DCI_BEARER_TOKEN")
+    oauth = {
+        "token_url": _option(args, "oauth_token_url", "DCI_OAUTH_TOKEN_URL"),
+        "client_id": _option(args, "client_id", "DCI_OAUTH_CLIENT_ID"),
+        "client_secret": _option(args, "client_secret", "DCI_OAUTH_CLIENT_SECRET"),
+    }
+    if token and any(oauth.values()):
+        raise DCIError("give a bearer token or OAuth2 client credentials, not both")
+    if token:
+        return BearerToken(token)
+    if any(oauth.values()):
+        missing = [name for name, value in oauth.items() if not value]
+        if missing:
+            raise DCIError(f"OAuth2 client credentials lack {', '.join(missing)}")
+        return ClientCredentials(
+            oauth["token_url"],
+            oauth["client_id"],
+            oauth["client_secret"],
+            scope=_option(args, "oauth_scope", "DCI_OAUTH_SCOPE"),
+            timeout=args.timeout,
+        )
+    return None
+
+
+def _connect(stack, args, key, **simulator_options):
+    """``(simulator or None, registry keys, client)``: the built-in simulator
+    unless ``--registry`` is given."""
+    registry, sim = args.registry, None
+    if not registry:
+        sim = stack.enter_context(
+            IbrSimulator(
+                algorithm=args.algorithm, client_jwks=KeySet([key.public]), **simulator_options
+            )
+        )
+        registry = sim.url
+        _say(f"started the built-in IBR simulator at {registry}")
+    keys = _registry_keys(args.jwks or registry.rstrip("/") + "/.well-known/jwks.json")
+    client = IbrClient(
+        registry,
+        key,
+        CLI_SENDER_ID,
+        receiver_id=_option(args, "receiver_id", "DCI_RECEIVER_ID"),
+        auth=_auth(args),
+        ibr_keys=keys if len(keys) else None,
+        timeout=(5, args.timeout),
+        allow_unsigned=args.allow_unsigned,
+    )
+    return sim, keys, client
+
+
 def cmd_check(args):
     pairs = _identifiers(args)
     results = _Results(pairs)
     key = SigningKey.generate(CLI_SENDER_ID, args.algorithm)
     with ExitStack() as stack:
-        registry = args.registry
-        if not registry:
-            sim = stack.enter_context(
-                IbrSimulator(
-                    algorithm=args.algorithm,
-                    client_jwks=KeySet([key.public]),
-                    page_size=args.page_size,
-                )
-            )
-            registry = sim.url
-            _say(f"started the built-in IBR simulator at {registry}")
-        keys = _registry_keys(args.jwks or registry.rstrip("/") + "/.well-known/jwks.json")
-        client = IbrClient(
-            registry,
-            key,
-            CLI_SENDER_ID,
-            ibr_keys=keys if len(keys) else None,
-            timeout=(5, args.timeout),
-            allow_unsigned=args.allow_unsigned,
-        )
+        _sim, keys, client = _connect(stack, args, key, page_size=args.page_size)
         batches = _batches(results.queries(), args.batch_size)
         if args.sync:
             _run_sync(client, batches, results)
@@ -246,6 +300,186 @@ def _table(rows):
     )
 
 
+class _Inbox:
+    """Callbacks the listener accepted, by action, for the commands to wait on."""
+
+    def __init__(self):
+        self.queue = queue.Queue()
+        self.refused = []
+
+    def listener(self, keys, args):
+        return CallbackListener(
+            TrustedKeys(keys),
+            our_id=CLI_SENDER_ID,
+            allow_unsigned=args.allow_unsigned,
+            on_accept=self.queue.put,
+            on_refuse=self._refuse,
+            routes=ALL_ROUTES,
+        )
+
+    def _refuse(self, error):
+        self.refused.append(error)
+        _say(f"callback refused: {error.code}: {error.message}")
+
+    def wait(self, action, transaction_id, seconds):
+        """The accepted ``action`` callback for ``transaction_id`` (``None``: none in time)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                accepted = self.queue.get(timeout=left)
+            except queue.Empty:
+                break
+            message = accepted.message
+            if accepted.header.action == action and (
+                message is None or message.transaction_id == transaction_id
+            ):
+                return accepted
+            self.queue.put(accepted)  # for another waiter (notify events)
+            time.sleep(0.01)
+        return None
+
+    def drain(self, action, seconds):
+        """Every accepted ``action`` callback arriving within ``seconds``."""
+        found, deadline = [], time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                accepted = self.queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if accepted.header.action == action:
+                found.append(accepted)
+        return found
+
+
+def _notification_rows(accepted_list):
+    rows = []
+    for accepted in accepted_list:
+        for item in accepted.message.notify_event:
+            records = item.data.reg_records
+            rows.append(
+                {
+                    "reference_id": item.reference_id,
+                    "event_type": item.data.reg_event_type,
+                    "subscription_code": getattr(item, "subscription_code", None),
+                    "records": records if isinstance(records, list) else [records],
+                }
+            )
+    return rows
+
+
+def cmd_subscribe(args):
+    pairs = _identifiers(args)
+    key = SigningKey.generate(CLI_SENDER_ID, args.algorithm)
+    inbox = _Inbox()
+    with ExitStack() as stack:
+        sim, keys, client = _connect(stack, args, key)
+        listener = stack.enter_context(inbox.listener(keys, args))
+        queries = [messages.SearchQuery(messages.new_id(), t, v) for t, v in pairs]
+        submission = client.subscribe(queries, sender_uri=listener.url_for("/on-subscribe"))
+        _say(f"subscribe sent, correlation id {submission.correlation_id}")
+        answer = inbox.wait("on-subscribe", submission.transaction_id, args.timeout)
+        rows = _subscription_rows(queries, answer)
+        if args.demo_notify and sim is not None:
+            sim.notify(event_type=args.demo_notify)
+        notifications = (
+            _notification_rows(inbox.drain("notify", args.listen)) if args.listen else []
+        )
+    print(json.dumps({"subscriptions": rows, "notifications": notifications}, indent=2))
+    return EXIT_OK if rows and all(r["status"] == "succ" for r in rows) else EXIT_INCOMPLETE
+
+
+def _subscription_rows(queries, answer):
+    by_reference = {}
+    if answer is not None and answer.message is not None:
+        by_reference = {item.reference_id: item for item in answer.message.subscribe_response}
+    rows = []
+    for query in queries:
+        item = by_reference.get(query.reference_id)
+        codes = [s.get("code") for s in item.subscriptions] if item else []
+        rows.append(
+            {
+                "identifier": f"{query.identifier_type}:{query.identifier_value}",
+                "reference_id": query.reference_id,
+                "status": item.status if item else "no answer",
+                "codes": [c for c in codes if c],
+                "reason": (item.status_reason_code or item.status_reason_message) if item else None,
+            }
+        )
+    return rows
+
+
+def cmd_unsubscribe(args):
+    key = SigningKey.generate(CLI_SENDER_ID, args.algorithm)
+    inbox = _Inbox()
+    with ExitStack() as stack:
+        _sim, keys, client = _connect(stack, args, key)
+        listener = stack.enter_context(inbox.listener(keys, args))
+        submission = client.unsubscribe(args.code, sender_uri=listener.url_for("/on-unsubscribe"))
+        _say(f"unsubscribe sent, correlation id {submission.correlation_id}")
+        answer = inbox.wait("on-unsubscribe", submission.transaction_id, args.timeout)
+    if answer is None or answer.message is None:
+        print(json.dumps({"status": "no answer", "subscription_status": []}, indent=2))
+        return EXIT_INCOMPLETE
+    message = answer.message
+    print(
+        json.dumps(
+            {
+                "status": message.status,
+                "reason": message.status_reason_code,
+                "subscription_status": [i.dump() for i in message.subscription_status],
+            },
+            indent=2,
+        )
+    )
+    return EXIT_OK if message.status == "succ" else EXIT_INCOMPLETE
+
+
+def _beneficiaries(path):
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if isinstance(data, dict):
+        data = data.get("beneficiaries", data.get("reg_records"))
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DCIError("the file must hold a list of beneficiary records")
+    return data
+
+
+def cmd_enrollment_updates(args):
+    beneficiaries = _beneficiaries(args.file)
+    key = SigningKey.generate(CLI_SENDER_ID, args.algorithm)
+    with ExitStack() as stack:
+        _sim, _keys, client = _connect(stack, args, key)
+        answer = client.enrollment_updates(beneficiaries)
+    items = [i.dump() for i in answer.message.enrolled_response]
+    print(
+        json.dumps({"transaction_id": answer.transaction_id, "enrolled_response": items}, indent=2)
+    )
+    return EXIT_OK if items and all(i["status"] == "succ" for i in items) else EXIT_INCOMPLETE
+
+
+def cmd_notify(args):
+    body = {
+        k: v
+        for k, v in (
+            ("code", args.code),
+            ("identifier", args.identifier),
+            ("event_type", args.event_type),
+        )
+        if v
+    }
+    session = requests.Session()
+    session.trust_env = False
+    try:
+        with session.post(
+            args.simulator.rstrip("/") + "/admin/notify", json=body, timeout=30, stream=True
+        ) as response:
+            content = read_capped(response, 64 * 1024, "the simulator")
+            status = response.status_code
+    except requests.RequestException:
+        raise DCIError("the simulator cannot be reached") from None
+    print(content.decode("utf-8", "replace"))
+    return EXIT_OK if status == 200 else EXIT_INCOMPLETE
+
+
 def cmd_jwks(args):
     keys = parse_jwks(fetch_json(args.url, FetchPolicy(allow_private=True)))
     if args.sender_id:
@@ -307,6 +541,28 @@ def cmd_simulate(args):
     return EXIT_OK
 
 
+def _sending_options():
+    sending = argparse.ArgumentParser(add_help=False)
+    sending.add_argument("--registry", help="IBR base URL (default: the built-in simulator)")
+    sending.add_argument("--jwks", help="the registry's JWKS URL")
+    sending.add_argument("--timeout", type=float, default=30.0)
+    sending.add_argument("--algorithm", choices=("ed25519", "rs256"), default="ed25519")
+    sending.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept unsigned callbacks and sync answers (diagnostics only)",
+    )
+    sending.add_argument("--receiver-id", help="the IBR's id for our headers (or DCI_RECEIVER_ID)")
+    sending.add_argument("--token", help="bearer token (prefer DCI_BEARER_TOKEN)")
+    sending.add_argument("--oauth-token-url", help="OAuth2 token URL (or DCI_OAUTH_TOKEN_URL)")
+    sending.add_argument("--client-id", help="OAuth2 client id (or DCI_OAUTH_CLIENT_ID)")
+    sending.add_argument(
+        "--client-secret", help="OAuth2 client secret (prefer DCI_OAUTH_CLIENT_SECRET)"
+    )
+    sending.add_argument("--oauth-scope", help="OAuth2 scope (or DCI_OAUTH_SCOPE)")
+    return sending
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m dci",
@@ -314,24 +570,53 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    sending = _sending_options()
+    ids = argparse.ArgumentParser(add_help=False)
+    ids.add_argument("--id", action="append", metavar="TYPE:VALUE")
+    ids.add_argument("--ids-file", help="a file with one TYPE:VALUE per line")
 
-    check = commands.add_parser("check", help="check identifiers in an IBR")
-    check.add_argument("--id", action="append", metavar="TYPE:VALUE")
-    check.add_argument("--ids-file", help="a file with one TYPE:VALUE per line")
-    check.add_argument("--registry", help="IBR base URL (default: the built-in simulator)")
-    check.add_argument("--jwks", help="the registry's JWKS URL")
+    check = commands.add_parser("check", parents=[sending, ids], help="check identifiers in an IBR")
     check.add_argument("--sync", action="store_true", help="use /registry/sync/search")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    check.add_argument("--timeout", type=float, default=30.0)
     check.add_argument("--batch-size", type=int, default=100)
     check.add_argument("--page-size", type=int, help="(built-in simulator) records per page")
-    check.add_argument("--algorithm", choices=("ed25519", "rs256"), default="ed25519")
-    check.add_argument(
-        "--allow-unsigned",
-        action="store_true",
-        help="accept unsigned callbacks and sync answers (diagnostics only)",
-    )
     check.set_defaults(run=cmd_check)
+
+    subscribe = commands.add_parser(
+        "subscribe", parents=[sending, ids], help="subscribe to enrolment events"
+    )
+    subscribe.add_argument(
+        "--listen", type=float, default=0.0, metavar="SECONDS", help="then print notifications"
+    )
+    subscribe.add_argument(
+        "--demo-notify",
+        nargs="?",
+        const=messages.ENROLMENT_EVENT,
+        choices=(messages.ENROLMENT_EVENT, messages.ENROLMENT_STATUS_EVENT),
+        help="(built-in simulator) emit this event once subscribed",
+    )
+    subscribe.set_defaults(run=cmd_subscribe)
+
+    unsubscribe = commands.add_parser(
+        "unsubscribe", parents=[sending], help="end subscriptions by their codes"
+    )
+    unsubscribe.add_argument("--code", action="append", required=True)
+    unsubscribe.set_defaults(run=cmd_unsubscribe)
+
+    updates = commands.add_parser(
+        "enrollment-updates", parents=[sending], help="report enrolled beneficiaries"
+    )
+    updates.add_argument("file", help="JSON: a list of Beneficiary records")
+    updates.set_defaults(run=cmd_enrollment_updates)
+
+    notify = commands.add_parser("notify", help="make a running simulator emit notifications")
+    notify.add_argument("--simulator", required=True, help="the simulator's URL (loopback)")
+    notify.add_argument("--code", help="one subscription (default: every active one)")
+    notify.add_argument("--identifier", metavar="TYPE:VALUE")
+    notify.add_argument(
+        "--event-type", choices=(messages.ENROLMENT_EVENT, messages.ENROLMENT_STATUS_EVENT)
+    )
+    notify.set_defaults(run=cmd_notify)
 
     jwks = commands.add_parser("jwks", help="fetch and show a JWKS")
     jwks.add_argument("url")

@@ -34,6 +34,7 @@ from .schemas import (
     Ack,
     CallbackHeader,
     EnrolledResponse,
+    EnrollmentUpdatesResponse,
     SearchResponse,
     TxnStatusResponse,
 )
@@ -137,6 +138,34 @@ class IbrClient:
         )
         return sign_envelope(header, message, self.signing_key)
 
+    def subscribe_envelope(self, queries, *, sender_uri, transaction_id=None):
+        message = messages.subscribe_request(
+            transaction_id or messages.new_id(), queries, reg_type=self.reg_type
+        )
+        return self.build("subscribe", message, total_count=len(queries), sender_uri=sender_uri)
+
+    def unsubscribe_envelope(self, codes, *, sender_uri, transaction_id=None):
+        message = messages.unsubscribe_request(transaction_id or messages.new_id(), codes)
+        return self.build("unsubscribe", message, total_count=len(codes), sender_uri=sender_uri)
+
+    def txn_status_envelope(self, wanted, *, by="transaction_id", sender_uri=None):
+        message = messages.txn_status_request(messages.new_id(), wanted, by=by)
+        return self.build("txn-status", message, total_count=1, sender_uri=sender_uri)
+
+    def enrollment_updates_envelope(self, beneficiaries, *, transaction_id=None):
+        # the spec gives this request the callback header, with action "notify"
+        header = messages.callback_header(
+            "notify",
+            self.sender_id,
+            status="succ",
+            receiver_id=self.receiver_id,
+            total_count=len(beneficiaries),
+        )
+        message = messages.enrollment_updates_request(
+            transaction_id or messages.new_id(), beneficiaries
+        )
+        return sign_envelope(header, message, self.signing_key)
+
     def search_envelope(self, queries, *, transaction_id=None, sender_uri=None, page_size=None):
         message = messages.search_request(
             transaction_id or messages.new_id(),
@@ -154,6 +183,50 @@ class IbrClient:
             queries, transaction_id=transaction_id, sender_uri=sender_uri, page_size=page_size
         )
         ack = self._ack(self._post("/registry/search", envelope))
+        return Submission(
+            envelope["message"]["transaction_id"],
+            envelope["header"]["message_id"],
+            ack.message.correlation_id,
+            ack,
+        )
+
+    def subscribe(self, queries, *, sender_uri, transaction_id=None):
+        """POST ``/registry/subscribe`` (one item per :class:`~dci.messages.SearchQuery`,
+        its ``reference_id`` ours); the IBR answers with ``on-subscribe`` at ``sender_uri``."""
+        envelope = self.subscribe_envelope(
+            queries, sender_uri=sender_uri, transaction_id=transaction_id
+        )
+        return self._submit("/registry/subscribe", envelope)
+
+    def unsubscribe(self, codes, *, sender_uri, transaction_id=None):
+        """POST ``/registry/unsubscribe`` for the IBR's subscription ``codes``;
+        the IBR answers with ``on-unsubscribe`` at ``sender_uri``."""
+        envelope = self.unsubscribe_envelope(
+            codes, sender_uri=sender_uri, transaction_id=transaction_id
+        )
+        return self._submit("/registry/unsubscribe", envelope)
+
+    def request_txn_status(self, transaction_id, *, sender_uri, correlation_id=None):
+        """POST ``/registry/txn/status`` (asynchronous): the IBR answers with
+        ``txn-on-status`` at ``sender_uri``. The returned :class:`Submission`
+        carries the status request's own transaction id."""
+        by = "correlation_id" if correlation_id else "transaction_id"
+        envelope = self.txn_status_envelope(
+            correlation_id or transaction_id, by=by, sender_uri=sender_uri
+        )
+        return self._submit("/registry/txn/status", envelope)
+
+    def enrollment_updates(self, beneficiaries, *, transaction_id=None):
+        """POST ``/registry/sync/enrollment/updates``: report our enrolled beneficiaries
+        (spec ``Beneficiary`` records); return the IBR's verified answer."""
+        self._check_can_verify()
+        envelope = self.enrollment_updates_envelope(beneficiaries, transaction_id=transaction_id)
+        return self._sync(
+            "/registry/sync/enrollment/updates", envelope, "on-notify", EnrollmentUpdatesResponse
+        )
+
+    def _submit(self, path, envelope):
+        ack = self._ack(self._post(path, envelope))
         return Submission(
             envelope["message"]["transaction_id"],
             envelope["header"]["message_id"],

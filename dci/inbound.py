@@ -56,8 +56,9 @@ _logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2 * 1024 * 1024
 MAX_DEPTH = jsontext.MAX_DEPTH
 # The spec gives these answers the callback header (``status`` required);
-# on-subscribe has the request header, though peers add a status to it.
-CALLBACK_HEADER_ACTIONS = frozenset({"on-search", "txn-on-status"})
+# on-subscribe and on-unsubscribe have the request header, though peers add
+# a status to it; notify (and the answer to enrolment updates) the callback one.
+CALLBACK_HEADER_ACTIONS = frozenset({"on-search", "txn-on-status", "notify", "on-notify"})
 
 
 @dataclass(frozen=True)

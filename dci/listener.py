@@ -1,8 +1,9 @@
-"""A local HTTP endpoint that receives ``on-search`` callbacks for the CLI.
+"""A local HTTP endpoint that receives callbacks for the CLI.
 
-Each POST runs through :func:`dci.inbound.accept`; accepted messages are
-handed to ``on_accept``, refused ones to ``on_refuse`` with the error, and
-the peer gets the matching ACK or ERR acknowledgement.
+Each POST runs through :func:`dci.inbound.accept` with the action and
+message schema of its path (``routes``; by default only ``/on-search``);
+accepted messages are handed to ``on_accept``, refused ones to ``on_refuse``
+with the error, and the peer gets the matching ACK or ERR acknowledgement.
 """
 
 import threading
@@ -13,9 +14,24 @@ from .errors import DCIError
 from .httpserver import JsonRequestHandler
 from .inbound import accept
 from .replay import InMemoryReplayGuard
-from .schemas import SearchResponse
+from .schemas import (
+    NotifyEventRequest,
+    SearchResponse,
+    SubscribeResponse,
+    TxnStatusResponse,
+    UnsubscribeResponse,
+)
 
-__all__ = ["CallbackListener"]
+__all__ = ["ALL_ROUTES", "CallbackListener"]
+
+SEARCH_ROUTES = {"/on-search": ("on-search", SearchResponse)}
+ALL_ROUTES = {
+    **SEARCH_ROUTES,
+    "/on-subscribe": ("on-subscribe", SubscribeResponse),
+    "/on-unsubscribe": ("on-unsubscribe", UnsubscribeResponse),
+    "/notify": ("notify", NotifyEventRequest),
+    "/txn/on-status": ("txn-on-status", TxnStatusResponse),
+}
 
 
 class CallbackListener:
@@ -30,6 +46,7 @@ class CallbackListener:
         policy=None,
         host="127.0.0.1",
         port=0,
+        routes=None,
     ):
         self.trust = trust
         self.our_id = our_id
@@ -38,22 +55,34 @@ class CallbackListener:
         self.allow_unsigned = allow_unsigned
         self.policy = policy
         self.guard = InMemoryReplayGuard()
+        self.routes = dict(routes or SEARCH_ROUTES)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
-        self.url = f"http://{host}:{self._server.server_address[1]}/on-search"
+        self.base_url = f"http://{host}:{self._server.server_address[1]}"
+        self.url = self.base_url + "/on-search"
 
-    def receive(self, raw):
+    def url_for(self, path):
+        return self.base_url + path
+
+    def receive(self, raw, path="/on-search"):
         """Check one callback; return ``(http_status, ack)``."""
+        route = self.routes.get(path)
+        if route is None and len(self.routes) == 1:  # a one-route listener takes any path
+            route = next(iter(self.routes.values()))
+        if route is None:
+            return 404, {"errors": [{"code": "not_found", "message": path[:200]}]}
+        action, model = route
         try:
             accepted = accept(
                 raw,
-                action="on-search",
-                message_model=SearchResponse,
+                action=action,
+                message_model=model,
                 our_id=self.our_id,
                 trust=self.trust,
                 replay_guard=self.guard,
                 policy=self.policy,
                 allow_unsigned=self.allow_unsigned,
+                callback="auto",
             )
         except DCIError as exc:
             self.on_refuse(exc)
@@ -76,6 +105,6 @@ def _handler_for(listener):
         def do_POST(self):
             raw = self.read_body()
             if raw is not None:  # None: refused by its headers, already answered
-                self.reply(*listener.receive(raw))
+                self.reply(*listener.receive(raw, self.path))
 
     return Handler

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 __all__ = [
+    "ENROLMENT_EVENT",
     "IBR_REG_TYPE",
     "SearchQuery",
     "ack",
@@ -14,10 +15,18 @@ __all__ = [
     "new_id",
     "now_iso",
     "request_header",
+    "enrollment_updates_request",
     "search_request",
+    "subscribe_request",
+    "txn_status_request",
+    "unsubscribe_request",
 ]
 
 IBR_REG_TYPE = "ns:org:RegistryType:IBR"
+# the spec's notify event types (its spelling): a new enrolment, a change of its status
+ENROLMENT_EVENT = "enrollement"
+ENROLMENT_STATUS_EVENT = "enrollement_status_change"
+NOTIFY_RECORD_TYPE = "Member"
 VERSION = "1.0.0"
 
 
@@ -114,6 +123,68 @@ def search_request(
             }
         )
     return {"transaction_id": transaction_id, "search_request": items}
+
+
+def subscribe_request(
+    transaction_id,
+    queries,
+    *,
+    reg_type=IBR_REG_TYPE,
+    event_type=ENROLMENT_EVENT,
+    record_type=NOTIFY_RECORD_TYPE,
+):
+    """A ``SubscribeRequest``: one item per person (a :class:`SearchQuery`), each
+    asking to be told of enrolment events about that identifier."""
+    timestamp = now_iso()
+    return {
+        "transaction_id": transaction_id,
+        "subscribe_request": [
+            {
+                "reference_id": query.reference_id,
+                "timestamp": timestamp,
+                "subscribe_criteria": {
+                    "version": VERSION,
+                    "reg_type": reg_type,
+                    "reg_event_type": event_type,
+                    "filter_type": "idtype-value",
+                    "filter": {"type": query.identifier_type, "value": query.identifier_value},
+                    "notify_record_type": record_type,
+                },
+            }
+            for query in queries
+        ],
+    }
+
+
+def unsubscribe_request(transaction_id, codes):
+    """An ``UnSubscribeRequest`` for the IBR's subscription codes."""
+    return {
+        "transaction_id": transaction_id,
+        "timestamp": now_iso(),
+        "subscription_codes": list(codes),
+    }
+
+
+def txn_status_request(transaction_id, wanted, *, by="transaction_id", txn_type="search"):
+    """A ``TxnStatusRequest`` asking about ``wanted`` (one of our transaction ids,
+    or the IBR's correlation id with ``by="correlation_id"``)."""
+    return {
+        "transaction_id": transaction_id,
+        "txnstatus_request": {
+            "reference_id": new_id(),
+            "txn_type": txn_type,
+            "attribute_type": by,
+            "attribute_value": wanted,
+        },
+    }
+
+
+def enrollment_updates_request(transaction_id, beneficiaries):
+    """An ``EnrollmentUpdatesRequest``: the beneficiaries we enrolled (spec records)."""
+    return {
+        "transaction_id": transaction_id,
+        "enrolled_updates": {"beneficiaries": list(beneficiaries)},
+    }
 
 
 def ack(correlation_id=None, status="ACK"):

@@ -20,8 +20,12 @@ __all__ = [
     "EnrolledRequest",
     "EnrolledResponse",
     "EnrolledResponseItem",
+    "EnrollmentUpdatesRequest",
+    "EnrollmentUpdatesResponse",
     "ErrorInfo",
     "IdTypeValue",
+    "NotifyEventItem",
+    "NotifyEventRequest",
     "Pagination",
     "RequestHeader",
     "ResponsePagination",
@@ -31,10 +35,15 @@ __all__ = [
     "SearchResponse",
     "SearchResponseData",
     "SearchResponseItem",
+    "SubscribeCriteria",
+    "SubscribeRequest",
+    "SubscribeRequestItem",
     "SubscribeResponse",
     "SubscribeResponseItem",
     "TxnStatusRequest",
     "TxnStatusResponse",
+    "UnsubscribeRequest",
+    "UnsubscribeResponse",
     "parse_timestamp",
 ]
 
@@ -215,7 +224,30 @@ class SearchResponse(_Model):
     search_response: list[SearchResponseItem]
 
 
-# -- subscribe -------------------------------------------------------------
+# -- subscribe, notify, unsubscribe ------------------------------------------
+
+
+class SubscribeCriteria(_Model):
+    version: str = "1.0.0"
+    reg_type: str | None = None
+    reg_event_type: str
+    frequency: dict[str, Any] | None = None
+    filter_type: Literal["idtype-value", "expression", "predicate", "graphql"] | None = None
+    filter: Any
+    notify_record_type: str
+    authorize: dict[str, Any] | None = None
+
+
+class SubscribeRequestItem(_Model):
+    reference_id: Id
+    timestamp: Timestamp
+    subscribe_criteria: SubscribeCriteria
+    locale: str | None = None
+
+
+class SubscribeRequest(_Model):
+    transaction_id: ShortId
+    subscribe_request: list[SubscribeRequestItem] = Field(min_length=1)
 
 
 class SubscribeResponseItem(_Model):
@@ -232,6 +264,76 @@ class SubscribeResponse(_Model):
     # required by the spec: it ties the answer to the IBR's ACK
     correlation_id: Annotated[str, Field(max_length=99)]
     subscribe_response: list[SubscribeResponseItem]
+
+
+class NotifyEventData(_Model):
+    version: str | None = None
+    reg_type: str | None = None
+    reg_event_type: str | None = None
+    reg_record_type: str
+    reg_records: Any
+
+
+class NotifyEventItem(_Model):
+    reference_id: Id
+    timestamp: Timestamp
+    data: NotifyEventData
+    locale: str | None = None
+
+
+class NotifyEventRequest(_Model):
+    """``NotifyEventRequest``: the IBR tells a subscriber of an event."""
+
+    transaction_id: ShortId
+    notify_event: list[NotifyEventItem] = Field(min_length=1)
+
+
+class UnsubscribeRequest(_Model):
+    transaction_id: ShortId
+    timestamp: Timestamp
+    subscription_codes: list[Annotated[str, Field(min_length=1, max_length=99)]] = Field(
+        min_length=1
+    )
+
+
+class SubscriptionStatusItem(_Model):
+    code: Annotated[str, Field(max_length=99)]
+    status: Literal["subscribe", "unsubscribe"]
+
+
+class UnsubscribeResponse(_Model):
+    transaction_id: ShortId
+    correlation_id: Annotated[str, Field(max_length=99)]
+    timestamp: Timestamp
+    status: Status
+    status_reason_code: str | None = None
+    status_reason_message: str | None = Field(default=None, max_length=999)
+    subscription_status: list[SubscriptionStatusItem] = Field(default_factory=list)
+
+
+# -- enrolment updates --------------------------------------------------------
+
+
+class EnrolledUpdates(_Model):
+    beneficiaries: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EnrollmentUpdatesRequest(_Model):
+    transaction_id: ShortId
+    enrolled_updates: EnrolledUpdates
+
+
+class EnrollmentUpdatesItem(_Model):
+    reference_id: str
+    timestamp: Timestamp
+    status: Status
+    status_reason_message: str | None = Field(default=None, max_length=999)
+
+
+class EnrollmentUpdatesResponse(_Model):
+    transaction_id: ShortId
+    correlation_id: Annotated[str, Field(max_length=99)]
+    enrolled_response: list[EnrollmentUpdatesItem]
 
 
 # -- sync enrolled and transaction status -----------------------------------

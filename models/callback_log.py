@@ -1,4 +1,4 @@
-"""What callbacks brought that could not be applied, and subscription confirmations.
+"""What callbacks brought that could not be applied.
 
 Nothing an IBR sends is dropped silently: an answer item that matches no
 waiting check is kept here (an orphan) with the reason, and can be applied
@@ -117,19 +117,3 @@ class DciCallbackOrphan(models.Model):
         orphans.filtered(
             lambda o: any(o[field] and o[field] in seen[field] for field in ids)
         ).action_reapply()
-
-
-class DciIbrSubscription(models.Model):
-    _name = "spp.dci.ibr.subscription"
-    _description = "IBR Subscription Confirmation"
-    _order = "id desc"
-
-    sender_id = fields.Char(string="IBR Sender", readonly=True, index=True)
-    transaction_id = fields.Char(readonly=True, index=True)
-    correlation_id = fields.Char(readonly=True)
-    reference_id = fields.Char(readonly=True)
-    code = fields.Char(string="Subscription Code", readonly=True, index=True)
-    status = fields.Char(readonly=True, help="rcvd, pdng, succ or rjct")
-    subscription_status = fields.Char(readonly=True, help="subscribe or unsubscribe")
-    status_reason = fields.Char(readonly=True)
-    timestamp = fields.Char(readonly=True)

@@ -16,7 +16,13 @@ from ..dci import messages
 from ..dci.auth import bearer_matches
 from ..dci.errors import DCIError, SenderInvalid, ServiceUnavailable, Unauthorized
 from ..dci.inbound import accept
-from ..dci.schemas import SearchResponse, SubscribeResponse
+from ..dci.schemas import (
+    NotifyEventRequest,
+    SearchResponse,
+    SubscribeResponse,
+    TxnStatusResponse,
+    UnsubscribeResponse,
+)
 from ..dci.signatures import SignaturePolicy
 from ..dci.trust import TrustStore
 from .dci_replay_entry import OdooReplayGuard
@@ -99,6 +105,25 @@ class DciCallbackService(models.AbstractModel):
             raw, authorization, "on-subscribe", SubscribeResponse, self._apply_subscribe
         )
 
+    @api.model
+    def on_unsubscribe(self, raw, authorization=None):
+        """Handle an ``on-unsubscribe`` callback body; return ``(status, body)``."""
+        return self._receive(
+            raw, authorization, "on-unsubscribe", UnsubscribeResponse, self._apply_unsubscribe
+        )
+
+    @api.model
+    def notify(self, raw, authorization=None):
+        """Handle a ``notify`` event body; return ``(status, body)``."""
+        return self._receive(raw, authorization, "notify", NotifyEventRequest, self._apply_notify)
+
+    @api.model
+    def on_txn_status(self, raw, authorization=None):
+        """Handle a ``txn-on-status`` callback body; return ``(status, body)``."""
+        return self._receive(
+            raw, authorization, "txn-on-status", TxnStatusResponse, self._apply_txn_status
+        )
+
     def _receive(self, raw, authorization, action, model, apply):
         trust = OdooTrustStore(self.env, authorization)
         try:
@@ -137,7 +162,9 @@ class DciCallbackService(models.AbstractModel):
     # -- applying ----------------------------------------------------------
 
     def _apply_search(self, accepted, sender):
-        header, response = accepted.header, accepted.message
+        self._apply_search_message(accepted.header, accepted.message, sender)
+
+    def _apply_search_message(self, header, response, sender):
         orphans = self.env["spp.dci.callback.orphan"]
         if response is None:  # a header-level rejection without a message
             orphans.create(
@@ -163,32 +190,42 @@ class DciCallbackService(models.AbstractModel):
             orphans._schedule_reconcile()
 
     def _apply_subscribe(self, accepted, sender):
-        response = accepted.message
-        if response is None:
+        if accepted.message is not None:
+            self.env["spp.dci.ibr.subscription"]._apply_on_subscribe(accepted.message, sender)
+
+    def _apply_unsubscribe(self, accepted, sender):
+        if accepted.message is None:
             return
-        subscriptions = self.env["spp.dci.ibr.subscription"]
-        for item in response.subscribe_response:
-            common = {
-                "sender_id": sender.sender_id,
-                "transaction_id": response.transaction_id,
-                "correlation_id": response.correlation_id,
-                "reference_id": item.reference_id,
-                "status": item.status,
-                "status_reason": " ".join(
-                    filter(None, (item.status_reason_code, item.status_reason_message))
-                )[:250]
-                or False,
-                "timestamp": item.timestamp,
-            }
-            infos = item.subscriptions or [{}]
-            subscriptions.create(
-                [
-                    dict(
-                        common,
-                        code=info.get("code"),
-                        subscription_status=info.get("status"),
-                        timestamp=info.get("timestamp") or item.timestamp,
-                    )
-                    for info in infos
-                ]
+        unknown = self.env["spp.dci.ibr.subscription"]._apply_on_unsubscribe(
+            accepted.message, sender
+        )
+        if unknown:
+            _logger.warning(
+                "on-unsubscribe from %s confirms %s code(s) of no subscription of ours",
+                sender.sender_id,
+                len(unknown),
             )
+            self.env["spp.dci.callback.orphan"].create(
+                {
+                    "sender_id": sender.sender_id,
+                    "transaction_id": accepted.message.transaction_id,
+                    "correlation_id": accepted.message.correlation_id,
+                    "reason": "on-unsubscribe for no subscription of ours",
+                    "state": "dismissed",
+                }
+            )
+
+    def _apply_notify(self, accepted, sender):
+        if accepted.message is not None:
+            self.env["spp.dci.ibr.notification"]._apply_notify(accepted.message, sender)
+
+    def _apply_txn_status(self, accepted, sender):
+        """A status answer is applied like a late on-search, when it carries one."""
+        header, response = accepted.header, accepted.message
+        if response is not None:
+            try:
+                response = SearchResponse.model_validate(response.txnstatus_response.txn_status)
+            except ValueError:
+                _logger.info("txn-on-status from %s carries no search answer", sender.sender_id)
+                return
+        self._apply_search_message(header, response, sender)

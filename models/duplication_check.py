@@ -500,7 +500,10 @@ class DuplicationCheck(models.Model):
                 and connection.active
                 and connection.ibr_sender_id  # an unverifiable status is no answer
             ):
-                stale._poll_status(connection)
+                if connection.txn_status_async:
+                    stale = stale._request_status(connection, limit)
+                else:
+                    stale._poll_status(connection)
                 stale = stale.filtered(lambda c: c.state == "checking")
             stale._mark_failed(
                 self.env._(
@@ -508,6 +511,29 @@ class DuplicationCheck(models.Model):
                     minutes=connection.stale_after_minutes,
                 )
             )
+
+    def _request_status(self, connection, limit):
+        """Ask the IBR (``/registry/txn/status``, answered by ``txn/on-status``)
+        about the messages of these stale checks that were not asked about yet;
+        return the checks to fail now: those whose message was asked about
+        before ``limit`` and is still unanswered, or could not be asked."""
+        client = connection._get_client()
+        txns = self.ibr_transaction_id
+        asked = txns.filtered(lambda t: t.status_requested_at)
+        spared = asked.filtered(lambda t: t.status_requested_at >= limit)
+        for txn in txns - asked:
+            try:
+                client.request_txn_status(
+                    txn.transaction_id,
+                    sender_uri=connection.get_callback_url("txn/on-status"),
+                    correlation_id=txn.correlation_id or None,
+                )
+            except DCIError as exc:
+                _logger.info("IBR status request failed: %s", exc.code)
+                continue
+            spared |= txn
+        (spared - asked).write({"status_requested_at": fields.Datetime.now()})
+        return self.filtered(lambda c: c.ibr_transaction_id not in spared)
 
     def _poll_status(self, connection):
         client = connection._get_client()

@@ -10,6 +10,7 @@ from ..dci.keys import KeyId, SigningKey
 from .dci_replay_entry import OdooReplayGuard
 
 CALLBACK_PATH = "/dci_api/ibr/on-search"
+CALLBACK_ROUTES = ("on-search", "on-subscribe", "on-unsubscribe", "notify", "txn/on-status")
 
 
 class IbrConnection(models.Model):
@@ -58,6 +59,12 @@ class IbrConnection(models.Model):
     )
     poll_status_before_failing = fields.Boolean(
         help="Before failing a stale check, ask /registry/sync/txn/status once."
+    )
+    txn_status_async = fields.Boolean(
+        string="Asynchronous status requests",
+        help="The IBR answers /registry/txn/status with a txn/on-status callback: stale "
+        "checks are asked about that way, and failed only if still unanswered one stale "
+        "delay later.",
     )
     # authentication towards the IBR
     auth_type = fields.Selection(
@@ -114,12 +121,21 @@ class IbrConnection(models.Model):
         self.ensure_one()
         return fields.Datetime.add(fields.Datetime.now(), seconds=3 * self.timeout + 60)
 
-    def get_callback_url(self):
+    def get_callback_url(self, route="on-search"):
+        """Where the IBR sends ``route`` callbacks (``CALLBACK_ROUTES``): beside
+        the configured on-search URL, or under this database's web.base.url."""
         self.ensure_one()
+        if route not in CALLBACK_ROUTES:
+            raise ValueError(f"no callback route {route!r}")
         if self.callback_url:
-            return self.callback_url
+            url = self.callback_url
+            if route == "on-search":
+                return url
+            if url.endswith("/on-search"):
+                return url[: -len("on-search")] + route
+            return url.rstrip("/") + "/" + route
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
-        return base.rstrip("/") + CALLBACK_PATH
+        return base.rstrip("/") + CALLBACK_PATH[: -len("on-search")] + route
 
     # -- keys ---------------------------------------------------------------
 

@@ -55,6 +55,9 @@ class IbrTransaction(models.Model):
     sent_at = fields.Datetime(readonly=True)
     acknowledged_at = fields.Datetime(readonly=True)
     error_message = fields.Text(readonly=True)
+    status_requested_at = fields.Datetime(
+        readonly=True, help="When the IBR was asked for this message's status (txn/status)."
+    )
     check_ids = fields.One2many("spp.dci.duplication.check", "ibr_transaction_id", readonly=True)
 
     _transaction_id_unique = models.UniqueIndex("(transaction_id)")

@@ -1,10 +1,15 @@
 """Registrant side: the checks of a partner, its latest result, and actions."""
 
 import json
+import logging
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
+from ..dci.errors import DCIError
 from .duplication_check import RESULTS
+
+_logger = logging.getLogger(__name__)
 
 # more registrants than this reach the wizard as a list of ids, not as tags
 LARGE = 100
@@ -56,6 +61,13 @@ class ResPartner(models.Model):
         groups="spp_dci_client_ibr.group_ibr_viewer",
     )
 
+    dci_subscription_ids = fields.One2many(
+        "spp.dci.ibr.subscription",
+        "partner_id",
+        string="IBR Subscriptions",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+    )
+
     @api.depends("dci_check_ids.state", "dci_check_ids.result")
     def _compute_dci_latest(self):
         checks = self.env["spp.dci.duplication.check"]
@@ -95,6 +107,70 @@ class ResPartner(models.Model):
         action["context"] = {"default_partner_id": self.id}
         return action
 
+    def action_ibr_subscribe(self):
+        """Subscribe these registrants to the default IBR's enrolment events
+        (sent by a job; the answer shows on their subscription)."""
+        subs = self.env["spp.dci.ibr.subscription"]._subscribe_partners(self)
+        return _notify(
+            self.env,
+            self.env._("%(count)s subscription request(s) queued for the IBR.", count=len(subs)),
+        )
+
+    def action_ibr_unsubscribe(self):
+        """End these registrants' IBR subscriptions (sent by a job)."""
+        subs = self.env["spp.dci.ibr.subscription"].search(
+            [("partner_id", "in", self.ids), ("state", "in", ("requested", "active"))]
+        )
+        if not subs:
+            raise UserError(self.env._("These registrants have no IBR subscription to end."))
+        subs.action_unsubscribe()
+        return _notify(
+            self.env,
+            self.env._("%(count)s subscription(s) will be ended.", count=len(subs)),
+        )
+
+    # -- enrolment updates (/registry/sync/enrollment/updates) ---------------
+
+    def _get_ibr_enrolments(self):
+        """Hook: the enrolments of these registrants to report to the IBR, as
+        spec ``Beneficiary`` records (``dci.simulator.dataset.beneficiary``
+        shows the shape). None here: a programme module overrides it."""
+        return []
+
+    def _send_ibr_enrolment_updates(self, connection=None):
+        """Report what :meth:`_get_ibr_enrolments` returns to the IBR and record
+        its answer (``spp.dci.ibr.enrolment.update``; nothing when there is
+        nothing to report). A synchronous call: run it from a job or a
+        programme's own process, not from an officer's click."""
+        beneficiaries = self._get_ibr_enrolments()
+        if not beneficiaries:
+            return self.env["spp.dci.ibr.enrolment.update"]
+        connection = connection or self.env["spp.dci.ibr.connection"].get_default()
+        self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
+        vals = {
+            "connection_id": connection.id,
+            "partner_ids": [fields.Command.set(self.ids)],
+            "beneficiary_count": len(beneficiaries),
+        }
+        try:
+            answer = connection._get_client().enrollment_updates(beneficiaries)
+        except DCIError as exc:
+            _logger.info("IBR enrolment report failed: %s", exc.code)
+            vals.update(
+                state="failed",
+                error_message=self.env["spp.dci.duplication.check"]._officer_message(exc),
+            )
+        else:
+            items = answer.message.enrolled_response
+            vals.update(
+                state="sent",
+                transaction_id=answer.transaction_id,
+                correlation_id=answer.message.correlation_id,
+                accepted_count=sum(1 for i in items if i.status == "succ"),
+                answer_json=json.dumps(answer.raw.get("message"), ensure_ascii=False),
+            )
+        return self.env["spp.dci.ibr.enrolment.update"].sudo().create(vals)
+
     def action_open_ibr_check_wizard(self):
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "spp_dci_client_ibr.action_ibr_check_wizard"
@@ -104,3 +180,11 @@ class ResPartner(models.Model):
         else:
             action["context"] = {"default_partner_ids": self.ids}
         return action
+
+
+def _notify(env, message):
+    return {
+        "type": "ir.actions.client",
+        "tag": "display_notification",
+        "params": {"message": message, "type": "info", "sticky": False},
+    }

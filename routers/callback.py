@@ -35,8 +35,11 @@ from ..schemas import SearchResponseItem
 
 __all__ = [
     "ibr_callback_router",
+    "receive_ibr_notify",
     "receive_ibr_search_response",
     "receive_ibr_subscribe_response",
+    "receive_ibr_txn_status",
+    "receive_ibr_unsubscribe_response",
 ]
 
 ibr_callback_router = APIRouter(tags=["DCI IBR Callback"])
@@ -86,6 +89,26 @@ async def receive_ibr_subscribe_response(
 ):
     """Receive an IBR's signed on-subscribe callback and acknowledge it."""
     return await _handle(request, env, "on_subscribe")
+
+
+@ibr_callback_router.post("/ibr/on-unsubscribe")
+async def receive_ibr_unsubscribe_response(
+    request: Request, env: Annotated[Environment, Depends(odoo_env)]
+):
+    """Receive an IBR's signed on-unsubscribe callback and acknowledge it."""
+    return await _handle(request, env, "on_unsubscribe")
+
+
+@ibr_callback_router.post("/ibr/notify")
+async def receive_ibr_notify(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
+    """Receive an IBR's signed notify event and acknowledge it."""
+    return await _handle(request, env, "notify")
+
+
+@ibr_callback_router.post("/ibr/txn/on-status")
+async def receive_ibr_txn_status(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
+    """Receive an IBR's signed txn-on-status callback and acknowledge it."""
+    return await _handle(request, env, "on_txn_status")
 
 
 @ibr_callback_router.get("/ibr/jwks.json")

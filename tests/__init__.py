@@ -4,6 +4,7 @@ from . import (
     test_concurrent_http,
     test_duplication_check,
     test_hostile_callbacks,
+    test_ibr_operations,
     test_ibr_sender,
     test_openspp_parity,
     test_outbox,

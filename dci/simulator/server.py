@@ -11,6 +11,16 @@ request is read by the inbound path (verified when ``client_jwks`` is given);
 whatever arrives is answered with JSON. ``failures`` injects faults:
 ``err-ack``, ``http-500``, ``rjct``, ``drop``, ``duplicate``,
 ``bad-signature``, ``unsigned``.
+
+Besides search it implements subscribe (answered by ``on-subscribe``),
+unsubscribe (``on-unsubscribe``), the asynchronous ``/registry/txn/status``
+(``txn-on-status`` to the request's ``sender_uri``; without one the status is
+the synchronous answer), ``/registry/sync/enrollment/updates``, and emits
+``notify`` events on demand: :meth:`IbrSimulator.notify`, or
+``POST /admin/notify`` from loopback. A subscriber's notifications go to the
+sibling ``notify`` of its subscribe ``sender_uri`` (``.../ibr/on-subscribe``
+-> ``.../ibr/notify``). Every callback sent is kept in ``sent`` and every
+request's ``Authorization`` header in ``authorizations`` (for tests).
 """
 
 import base64
@@ -21,7 +31,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 
@@ -32,7 +42,16 @@ from ..httpserver import JsonRequestHandler
 from ..inbound import accept, parse_body, validate
 from ..keys import KeySet, SigningKey
 from ..replay import InMemoryReplayGuard
-from ..schemas import EnrolledRequest, RequestHeader, SearchRequest, TxnStatusRequest
+from ..schemas import (
+    CallbackHeader,
+    EnrolledRequest,
+    EnrollmentUpdatesRequest,
+    RequestHeader,
+    SearchRequest,
+    SubscribeRequest,
+    TxnStatusRequest,
+    UnsubscribeRequest,
+)
 from ..signatures import sign_envelope
 from ..trust import TrustedKeys
 from .dataset import Dataset
@@ -85,6 +104,11 @@ class IbrSimulator:
         self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
         self.transactions = {}  # transaction_id / correlation_id -> SearchResponse dict
+        self.subscriptions = {}  # code -> {"requester", "notify_uri", "filter", "active"}
+        self.enrolments = []  # beneficiaries reported by /registry/sync/enrollment/updates
+        self.sent = []  # (action, envelope) of every callback POSTed
+        self.authorizations = []  # the Authorization header of every request (None: absent)
+        self.requests = []  # (path, body bytes) of every request read
         self._lock = threading.Lock()
         self._guard = InMemoryReplayGuard()
         self._threads = []
@@ -120,11 +144,12 @@ class IbrSimulator:
 
     # -- searching ---------------------------------------------------------
 
-    def read_request(self, raw, action, model):
+    def read_request(self, raw, action, model, callback=False):
         """``(envelope, message)`` of a valid request (verified, with the client's JWKS)."""
         if self.client_keys is None:
             envelope = parse_body(raw)
-            header = validate(RequestHeader, envelope["header"], "header")
+            header_model = CallbackHeader if callback else RequestHeader
+            header = validate(header_model, envelope["header"], "header")
             if header.action != action:
                 raise EnvelopeError(f"header.action {header.action!r} does not belong here")
             return envelope, validate(model, envelope.get("message", {}), "message")
@@ -135,7 +160,7 @@ class IbrSimulator:
             our_id=self.sender_id,
             trust=TrustedKeys(self.client_keys),
             replay_guard=self._guard,
-            callback=False,
+            callback=callback,
         )
         return accepted.envelope, accepted.message
 
@@ -220,16 +245,23 @@ class IbrSimulator:
             "pagination": {"page_size": size, "page_number": number, "total_count": len(records)},
         }
 
-    def signed(self, action, message, receiver_id, status="succ", total=None):
-        header = messages.callback_header(
-            action,
-            self.sender_id,
-            status=status,
-            receiver_id=receiver_id,
-            total_count=total,
-            completed_count=total,
-        )
+    def signed(self, action, message, receiver_id, status="succ", total=None, request=False):
+        if request:  # the spec gives on-subscribe and on-unsubscribe the request header
+            header = messages.request_header(
+                action, self.sender_id, total_count=total or 0, receiver_id=receiver_id
+            )
+        else:
+            header = messages.callback_header(
+                action,
+                self.sender_id,
+                status=status,
+                receiver_id=receiver_id,
+                total_count=total,
+                completed_count=total,
+            )
         envelope = sign_envelope(header, message, self.signing_key)
+        if not message:  # a rejection without a message: none is sent (the digest is the same)
+            del envelope["message"]
         if "unsigned" in self.failures:
             envelope["signature"] = ""
         elif "bad-signature" in self.failures:
@@ -267,10 +299,192 @@ class IbrSimulator:
                 except requests.RequestException:
                     self.count("callbacks_failed")
 
+    def post_callback(
+        self, target, action, message, receiver, *, total=None, request=False, status="succ"
+    ):
+        """Sign ``message`` as ``action`` and POST it to ``target``; True when acknowledged."""
+        envelope = self.signed(
+            action, message, receiver, status=status, total=total, request=request
+        )
+        with self._lock:
+            self.sent.append((action, envelope))
+        if not target or "drop" in self.failures:
+            self.count("callbacks_dropped")
+            return False
+        body = json.dumps(envelope)
+        ok = False
+        for _ in range(2 if "duplicate" in self.failures else 1):
+            try:
+                answer = self._session.post(
+                    target, data=body, timeout=10, headers={"Content-Type": "application/json"}
+                )
+                self.count("callbacks_sent")
+                ok = ok or answer.status_code == 200
+            except requests.RequestException:
+                self.count("callbacks_failed")
+        return ok
+
+    # -- subscriptions ------------------------------------------------------
+
+    def subscribe(self, envelope, request, correlation_id):
+        """Record the subscriptions of ``request``; return the ``SubscribeResponse``."""
+        header = envelope["header"]
+        target = header.get("sender_uri")
+        items = []
+        for item in request.subscribe_request:
+            criteria = item.subscribe_criteria
+            query = criteria.filter if isinstance(criteria.filter, dict) else None
+            stamp = messages.now_iso()
+            if (
+                "rjct" in self.failures
+                or criteria.filter_type not in (None, "idtype-value")
+                or (not query or "type" not in query or "value" not in query)
+            ):
+                items.append(
+                    {
+                        "reference_id": item.reference_id,
+                        "timestamp": stamp,
+                        "status": "rjct",
+                        "status_reason_code": "rjct.notify_details.invalid",
+                        "status_reason_message": "only idtype-value filters are supported here",
+                    }
+                )
+                continue
+            code = "SUB-" + messages.new_id()[:16]
+            with self._lock:
+                self.subscriptions[code] = {
+                    "requester": header.get("sender_id"),
+                    "notify_uri": urljoin(target, "notify") if target else None,
+                    "filter": {"type": str(query["type"]), "value": str(query["value"])},
+                    "event_type": criteria.reg_event_type,
+                    "active": True,
+                }
+            items.append(
+                {
+                    "reference_id": item.reference_id,
+                    "timestamp": stamp,
+                    "status": "succ",
+                    "subscriptions": [
+                        {
+                            "version": "1.0.0",
+                            "code": code,
+                            "status": "subscribe",
+                            "timestamp": stamp,
+                            "reg_type": criteria.reg_type or messages.IBR_REG_TYPE,
+                            "reg_event_type": criteria.reg_event_type,
+                            "filter_type": "idtype-value",
+                            "filter": query,
+                            "notify_record_type": criteria.notify_record_type,
+                        }
+                    ],
+                }
+            )
+        return {
+            "transaction_id": request.transaction_id,
+            "correlation_id": correlation_id,
+            "subscribe_response": items,
+        }
+
+    def unsubscribe(self, envelope, request, correlation_id):
+        """End the requester's subscriptions in ``request``; return the ``UnSubscribeResponse``."""
+        requester = envelope["header"].get("sender_id")
+        ended = []
+        with self._lock:
+            for code in request.subscription_codes:
+                known = self.subscriptions.get(code)
+                if known and known["requester"] == requester and known["active"]:
+                    known["active"] = False
+                    ended.append({"code": code, "status": "unsubscribe"})
+        answer = {
+            "transaction_id": request.transaction_id,
+            "correlation_id": correlation_id,
+            "timestamp": messages.now_iso(),
+            "status": "succ" if ended else "rjct",
+            "subscription_status": ended,
+        }
+        if not ended:
+            answer["status_reason_code"] = "rjct.subscription_code.invalid"
+            answer["status_reason_message"] = "no active subscription of yours has these codes"
+        return answer
+
+    def notify(self, code=None, *, identifier=None, event_type=None, records=None, target=None):
+        """Send a ``notify`` event to the subscribers concerned; return how many were sent.
+
+        ``code`` picks one subscription, ``identifier`` (``(type, value)``) every
+        active one about that person, neither: every active subscription. The
+        records default to the dataset's for the subscription's identifier (an
+        ended enrolment when ``event_type`` is ``enrollement_status_change``).
+        """
+        with self._lock:
+            chosen = [
+                (c, dict(s))
+                for c, s in self.subscriptions.items()
+                if s["active"]
+                and (code is None or c == code)
+                and (
+                    identifier is None
+                    or (s["filter"]["type"].upper(), s["filter"]["value"])
+                    == (str(identifier[0]).upper(), str(identifier[1]))
+                )
+            ]
+        sent = 0
+        for sub_code, sub in chosen:
+            kind = event_type or messages.ENROLMENT_EVENT
+            found = records
+            if found is None:
+                found = self.dataset.find(sub["filter"]["type"], sub["filter"]["value"]) or [
+                    _beneficiary_of(sub["filter"])
+                ]
+                if kind == messages.ENROLMENT_STATUS_EVENT:
+                    found = [_ended(r) for r in found]
+            message = {
+                "transaction_id": messages.new_id(),
+                "notify_event": [
+                    {
+                        "reference_id": messages.new_id(),
+                        "timestamp": messages.now_iso(),
+                        # not in the spec's item: which subscription this event is for
+                        "subscription_code": sub_code,
+                        "data": {
+                            "version": "1.0.0",
+                            "reg_type": messages.IBR_REG_TYPE,
+                            "reg_event_type": kind,
+                            "reg_record_type": "Beneficiary",
+                            "reg_records": record,  # the spec: one record (an object)
+                        },
+                    }
+                    for record in found
+                ],
+            }
+            if self.post_callback(
+                target or sub["notify_uri"],
+                "notify",
+                message,
+                sub["requester"],
+                total=len(message["notify_event"]),
+            ):
+                sent += 1
+        return sent
+
     def spawn(self, target, *args):
         thread = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+def _beneficiary_of(query):
+    from .dataset import beneficiary
+
+    return beneficiary(query["type"], query["value"], "Programme elsewhere", programme_id="PX")
+
+
+def _ended(record):
+    """``record`` with its enrolment ended (a copy)."""
+    copy = json.loads(json.dumps(record))
+    programme = copy.get("member", {}).get("programme_identifier")
+    if isinstance(programme, dict):
+        programme["enrolment_status"] = "Exited"
+    return copy
 
 
 def _merge(pages):
@@ -281,6 +495,9 @@ def _merge(pages):
 class _Handler(JsonRequestHandler):
     sim = None  # set per server by _handler_for
 
+    def _peer_is_loopback(self):
+        return _is_loopback(self.client_address[0])
+
     def do_GET(self):
         if self.path == "/.well-known/jwks.json":
             return self.reply(200, self.sim.signing_key.jwks())
@@ -288,9 +505,13 @@ class _Handler(JsonRequestHandler):
 
     def do_POST(self):
         self.sim.count("requests")
+        with self.sim._lock:
+            self.sim.authorizations.append(self.headers.get("Authorization"))
         raw = self.read_body()
         if raw is None:  # refused by its headers
             return None
+        with self.sim._lock:
+            self.sim.requests.append((self.path, raw))
         if self.sim.latency:  # every request takes this long to answer
             time.sleep(self.sim.latency)
         if "http-500" in self.sim.failures:
@@ -305,6 +526,10 @@ class _Handler(JsonRequestHandler):
             "/registry/txn/status": self.txn_status,
             "/registry/sync/txn/status": self.txn_status,
             "/registry/sync/enrolled": self.enrolled,
+            "/registry/subscribe": self.subscribe,
+            "/registry/unsubscribe": self.unsubscribe,
+            "/registry/sync/enrollment/updates": self.enrollment_updates,
+            "/admin/notify": self.admin_notify,
         }.get(self.path)
         if route is None:
             return self.reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
@@ -340,9 +565,97 @@ class _Handler(JsonRequestHandler):
             ),
         )
 
+    def subscribe(self, raw):
+        envelope, request = self.sim.read_request(raw, "subscribe", SubscribeRequest)
+        self.sim.check_callback_address(envelope)
+        correlation_id = messages.new_id()
+        answer = self.sim.subscribe(envelope, request, correlation_id)
+        self._answer_later(envelope, "on-subscribe", answer, len(answer["subscribe_response"]))
+        self.reply(200, messages.ack(correlation_id))
+
+    def unsubscribe(self, raw):
+        envelope, request = self.sim.read_request(raw, "unsubscribe", UnsubscribeRequest)
+        self.sim.check_callback_address(envelope)
+        correlation_id = messages.new_id()
+        answer = self.sim.unsubscribe(envelope, request, correlation_id)
+        self._answer_later(envelope, "on-unsubscribe", answer, len(request.subscription_codes))
+        self.reply(200, messages.ack(correlation_id))
+
+    def _answer_later(self, envelope, action, answer, total):
+        header = envelope["header"]
+        self.sim.spawn(
+            lambda: self.sim.post_callback(
+                header.get("sender_uri"),
+                action,
+                answer,
+                header.get("sender_id"),
+                total=total,
+                request=True,
+            )
+        )
+
+    def enrollment_updates(self, raw):
+        envelope, request = self.sim.read_request(
+            raw, "notify", EnrollmentUpdatesRequest, callback=True
+        )
+        beneficiaries = request.enrolled_updates.beneficiaries
+        with self.sim._lock:
+            self.sim.enrolments.extend(beneficiaries)
+        stamp = messages.now_iso()
+        answer = {
+            "transaction_id": request.transaction_id,
+            "correlation_id": messages.new_id(),
+            "enrolled_response": [
+                {"reference_id": messages.new_id(), "timestamp": stamp, "status": "succ"}
+                for _ in beneficiaries
+            ],
+        }
+        requester = envelope["header"].get("sender_id")
+        self.reply(200, self.sim.signed("on-notify", answer, requester, total=len(beneficiaries)))
+
+    def admin_notify(self, raw):
+        """Loopback only: ``{"code"?, "identifier"?: "TYPE:VALUE", "event_type"?}``."""
+        if not self._peer_is_loopback():
+            return self.reply(403, {"errors": [{"code": "forbidden", "message": "loopback only"}]})
+        body = _plain_json(raw)
+        identifier = body.get("identifier")
+        if isinstance(identifier, str) and ":" in identifier:
+            identifier = tuple(identifier.split(":", 1))
+        else:
+            identifier = None
+        sent = self.sim.notify(
+            body.get("code") if isinstance(body.get("code"), str) else None,
+            identifier=identifier,
+            event_type=body.get("event_type") if isinstance(body.get("event_type"), str) else None,
+        )
+        self.reply(200, {"sent": sent})
+
     def txn_status(self, raw):
         envelope, request = self.sim.read_request(raw, "txn-status", TxnStatusRequest)
         requester = envelope["header"]["sender_id"]
+        if self.path == "/registry/txn/status" and envelope["header"].get("sender_uri"):
+            self.sim.check_callback_address(envelope)
+            correlation_id = messages.new_id()
+            wanted = request.txnstatus_request.attribute_value
+            with self.sim._lock:
+                known = self.sim.transactions.get(wanted) if isinstance(wanted, str) else None
+            message = {
+                "transaction_id": request.transaction_id,
+                "correlation_id": correlation_id,
+                "txnstatus_response": {"txn_type": "search", "txn_status": known or {}},
+            }
+            target = envelope["header"]["sender_uri"]
+            if known is None:
+                self.sim.spawn(
+                    lambda: self.sim.post_callback(
+                        target, "txn-on-status", {}, requester, status="rjct"
+                    )
+                )
+            else:
+                self.sim.spawn(
+                    lambda: self.sim.post_callback(target, "txn-on-status", message, requester)
+                )
+            return self.reply(200, messages.ack(correlation_id))
         wanted = request.txnstatus_request.attribute_value
         with self.sim._lock:
             known = self.sim.transactions.get(wanted) if isinstance(wanted, str) else None
@@ -377,6 +690,18 @@ class _Handler(JsonRequestHandler):
             ],
         }
         self.reply(200, self.sim.signed("on-search", answer, envelope["header"]["sender_id"]))
+
+
+def _plain_json(raw):
+    from .. import jsontext
+
+    try:
+        body = jsontext.loads(raw)
+    except ValueError:
+        raise EnvelopeError("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise EnvelopeError("body must be a JSON object")
+    return body
 
 
 def _handler_for(sim):

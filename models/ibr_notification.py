@@ -1,0 +1,130 @@
+"""What an IBR told us about subscribed registrants, and enrolments we reported.
+
+Every ``notify`` event is recorded, applied or not: one that belongs to an
+active subscription of ours becomes a new completed check for its registrant
+(the IBR's record read like a search answer) and a message on the
+registrant; one that matches no subscription is kept as ``unmatched`` and
+changes nothing. Nothing is logged but ids.
+"""
+
+import json
+import logging
+
+from odoo import api, fields, models
+from odoo.fields import Domain
+
+_logger = logging.getLogger(__name__)
+
+PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
+
+
+def _person_identifier(record):
+    """``(type, value)`` of a spec Beneficiary/Member record, or ``None``."""
+    member = record.get("member", record) if isinstance(record, dict) else None
+    info = member.get("demographic_info") if isinstance(member, dict) else None
+    person = info.get("person", info) if isinstance(info, dict) else None
+    if not isinstance(person, dict):
+        return None
+    id_type, value = person.get("identifier_type"), person.get("identifier_value")
+    if isinstance(id_type, str) and isinstance(value, str | int) and id_type and str(value):
+        return id_type.upper(), str(value)
+    return None
+
+
+class DciIbrNotification(models.Model):
+    _name = "spp.dci.ibr.notification"
+    _description = "IBR Notification"
+    _order = "id desc"
+
+    sender_id = fields.Char(string="IBR Sender", readonly=True)
+    subscription_id = fields.Many2one(
+        "spp.dci.ibr.subscription", readonly=True, index="btree_not_null", ondelete="set null"
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Registrant", readonly=True, ondelete="set null"
+    )
+    check_id = fields.Many2one(
+        "spp.dci.duplication.check", string="Resulting Check", readonly=True, ondelete="set null"
+    )
+    transaction_id = fields.Char(readonly=True, index=True)
+    reference_id = fields.Char(readonly=True)
+    event_type = fields.Char(readonly=True)
+    state = fields.Selection(
+        [("applied", "Applied"), ("unmatched", "No Subscription")], required=True, readonly=True
+    )
+    item_json = fields.Text(string="Event", readonly=True, groups=PII_GROUP)
+
+    @api.model
+    def _apply_notify(self, request, sender):
+        """Apply a verified ``NotifyEventRequest`` from ``sender``; return the log rows."""
+        items = request.notify_event
+        subs = self.env["spp.dci.ibr.subscription"]
+        mine = Domain("state", "=", "active") & Domain(
+            "connection_id.ibr_sender_id", "=", sender.id
+        )
+        codes = [(i.model_extra or {}).get("subscription_code") for i in items]
+        codes = [c if isinstance(c, str) else None for c in codes]
+        by_code = {
+            s.code: s for s in subs.search(mine & Domain("code", "in", [c for c in codes if c]))
+        }
+        people = [self._identifiers_of(i) for i in items]
+        wanted_types = {t for ids in people for t, _v in ids}
+        by_person = {}
+        if wanted_types:
+            for sub in subs.sudo().search(
+                mine & Domain("identifier_type", "in", list(wanted_types))
+            ):
+                key = ((sub.identifier_type or "").upper(), sub.identifier_value or "")
+                by_person.setdefault(key, sub.with_env(subs.env))
+        rows = []
+        for item, code, persons in zip(items, codes, people, strict=True):
+            sub = by_code.get(code) or next((by_person[p] for p in persons if p in by_person), None)
+            row = {
+                "sender_id": sender.sender_id,
+                "transaction_id": request.transaction_id,
+                "reference_id": item.reference_id[:255],
+                "event_type": (item.data.reg_event_type or "")[:100] or False,
+                "item_json": json.dumps(item.dump(), ensure_ascii=False),
+                "state": "unmatched",
+            }
+            if sub is not None:
+                check = sub._apply_event(item, request.transaction_id)
+                row.update(
+                    state="applied",
+                    subscription_id=sub.id,
+                    partner_id=sub.partner_id.id,
+                    check_id=check.id,
+                )
+            rows.append(row)
+        unmatched = sum(1 for r in rows if r["state"] == "unmatched")
+        if unmatched:
+            _logger.warning(
+                "%s notify event(s) from %s match no active subscription (recorded)",
+                unmatched,
+                sender.sender_id,
+            )
+        return self.sudo().create(rows)
+
+    @staticmethod
+    def _identifiers_of(item):
+        records = item.data.reg_records
+        records = records if isinstance(records, list) else [records]
+        return [p for p in map(_person_identifier, records) if p]
+
+
+class DciIbrEnrolmentUpdate(models.Model):
+    _name = "spp.dci.ibr.enrolment.update"
+    _description = "IBR Enrolment Report"
+    _order = "id desc"
+
+    connection_id = fields.Many2one("spp.dci.ibr.connection", readonly=True, required=True)
+    partner_ids = fields.Many2many("res.partner", string="Registrants", readonly=True)
+    transaction_id = fields.Char(readonly=True)
+    correlation_id = fields.Char(readonly=True)
+    beneficiary_count = fields.Integer(readonly=True)
+    accepted_count = fields.Integer(readonly=True)
+    state = fields.Selection(
+        [("sent", "Answered"), ("failed", "Failed")], required=True, readonly=True
+    )
+    error_message = fields.Text(readonly=True)
+    answer_json = fields.Text(string="IBR Answer", readonly=True, groups=PII_GROUP)

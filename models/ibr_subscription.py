@@ -1,0 +1,399 @@
+"""Subscriptions to an IBR's enrolment events, one per registrant and IBR.
+
+An officer's click only records what to send (``pending_action``) and wakes
+the send job: nobody waits on the IBR. The job gives each subscription its
+reference id and commits it *before* the request leaves, so the
+``on-subscribe`` answer finds it however fast it comes; the answer makes it
+``active`` (with the IBR's subscription code) or ``rejected``. Unsubscribing
+sends the code; ``on-unsubscribe`` ends it. An ``on-subscribe`` item that
+matches no subscription of ours is still recorded (without a registrant), as
+before.
+"""
+
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..dci import messages
+from ..dci.errors import DCIError
+from ..dci.schemas import SearchResponseItem
+
+_logger = logging.getLogger(__name__)
+
+STATES = [
+    ("requested", "Requested"),
+    ("active", "Active"),
+    ("rejected", "Rejected"),
+    ("ended", "Ended"),
+]
+PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
+
+
+class DciIbrSubscription(models.Model):
+    _name = "spp.dci.ibr.subscription"
+    _description = "IBR Subscription"
+    _order = "id desc"
+
+    partner_id = fields.Many2one(
+        "res.partner",
+        string="Registrant",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="cascade",
+    )
+    connection_id = fields.Many2one(
+        "spp.dci.ibr.connection", string="IBR Connection", readonly=True, ondelete="cascade"
+    )
+    identifier_type = fields.Char(readonly=True)
+    identifier_value = fields.Char(readonly=True, groups=PII_GROUP)
+    state = fields.Selection(STATES, default="requested", required=True, readonly=True)
+    pending_action = fields.Selection(
+        [("subscribe", "Subscribe"), ("unsubscribe", "Unsubscribe")],
+        readonly=True,
+        help="What the send job will send for this subscription.",
+    )
+    error_message = fields.Text(readonly=True)
+    # what the IBR said (on-subscribe), as recorded since the first version
+    sender_id = fields.Char(string="IBR Sender", readonly=True, index=True)
+    transaction_id = fields.Char(readonly=True, index=True)
+    correlation_id = fields.Char(readonly=True)
+    reference_id = fields.Char(readonly=True, index="btree_not_null")
+    unsubscribe_transaction_id = fields.Char(readonly=True, index="btree_not_null")
+    code = fields.Char(string="Subscription Code", readonly=True, index=True)
+    status = fields.Char(readonly=True, help="rcvd, pdng, succ or rjct")
+    subscription_status = fields.Char(readonly=True, help="subscribe or unsubscribe")
+    status_reason = fields.Char(readonly=True)
+    timestamp = fields.Char(readonly=True)
+    last_event_at = fields.Datetime(string="Last Notification", readonly=True)
+
+    _registrant_ibr_unique = models.UniqueIndex(
+        "(partner_id, connection_id) WHERE partner_id IS NOT NULL AND connection_id IS NOT NULL"
+    )
+    _pending_index = models.Index("(id) WHERE pending_action IS NOT NULL")
+
+    @api.depends("partner_id", "connection_id", "state")
+    def _compute_display_name(self):
+        states = dict(STATES)
+        for sub in self:
+            sub.display_name = self.env._(
+                "%(partner)s · %(ibr)s (%(state)s)",
+                partner=sub.partner_id.display_name or sub.code or "-",
+                ibr=sub.connection_id.display_name or sub.sender_id or "-",
+                state=states.get(sub.state, sub.state),
+            )
+
+    # -- what officers do (nothing here waits on the IBR) --------------------
+
+    @api.model
+    def _subscribe_partners(self, partners, connection=None):
+        """Request a subscription for each of ``partners`` (their first IBR
+        identifier) on ``connection`` (default: the default connection); the
+        send job sends them. Returns the subscriptions to be sent."""
+        connection = connection or self.env["spp.dci.ibr.connection"].get_default()
+        self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
+        existing = {
+            sub.partner_id: sub
+            for sub in self.search(
+                [("partner_id", "in", partners.ids), ("connection_id", "=", connection.id)]
+            )
+        }
+        to_create, to_renew = [], self.browse()
+        without_identifier = partners.browse()
+        for partner in partners:
+            identifiers = partner._get_ibr_identifiers()
+            if not identifiers:
+                without_identifier |= partner
+                continue
+            id_type, value = identifiers[0]
+            sub = existing.get(partner)
+            if sub and sub.state in ("requested", "active") and sub.pending_action != "unsubscribe":
+                continue
+            vals = {
+                "identifier_type": id_type,
+                "identifier_value": value,
+                "state": "requested",
+                "pending_action": "subscribe",
+                "error_message": False,
+                "code": False,
+                "status": False,
+                "status_reason": False,
+            }
+            if sub:
+                sub.write(vals)
+                to_renew |= sub
+            else:
+                to_create.append(dict(vals, partner_id=partner.id, connection_id=connection.id))
+        if partners and without_identifier == partners:
+            raise UserError(
+                self.env._("None of these registrants has an identifier the IBR can search.")
+            )
+        subs = to_renew | self.create(to_create)
+        if subs:
+            self._wake_send_job()
+        return subs
+
+    def action_unsubscribe(self):
+        """End these subscriptions: the send job tells the IBR; one not yet
+        sent ends at once."""
+        never_sent = self.filtered(lambda s: s.state == "requested" and not s.transaction_id)
+        never_sent.write({"state": "ended", "pending_action": False})
+        to_send = (self - never_sent).filtered(lambda s: s.state == "active" and s.code)
+        waiting = (self - never_sent).filtered(lambda s: s.state == "requested")
+        if waiting and not to_send and not never_sent:
+            raise UserError(
+                self.env._(
+                    "The IBR has not confirmed this subscription yet: end it once it is active."
+                )
+            )
+        if to_send:
+            to_send.write({"pending_action": "unsubscribe", "error_message": False})
+            self._wake_send_job()
+        return True
+
+    def action_resubscribe(self):
+        for connection, subs in self.grouped("connection_id").items():
+            self._subscribe_partners(subs.partner_id, connection)
+        return True
+
+    def _wake_send_job(self):
+        self.env.ref("spp_dci_client_ibr.ir_cron_send_subscriptions").sudo()._trigger()
+
+    # -- the send job --------------------------------------------------------
+
+    @api.model
+    def _cron_send_pending(self):
+        """Send what officers asked for: one signed message per connection and
+        action (up to the connection's batch size), until nothing is pending."""
+        outbox = self.env["spp.dci.ibr.transaction"]
+        while True:
+            pending = self.search([("pending_action", "!=", False)], limit=1)
+            if not pending:
+                return
+            connection, action = pending.connection_id, pending.pending_action
+            batch = self.search(
+                [
+                    ("pending_action", "=", action),
+                    ("connection_id", "=", connection.id),
+                ],
+                limit=connection.batch_size or 50,
+                order="id",
+            )
+            if action == "subscribe":
+                batch._send_subscribe(connection, outbox)
+            else:
+                batch._send_unsubscribe(connection, outbox)
+
+    def _send_subscribe(self, connection, outbox):
+        transaction_id = messages.new_id()
+
+        def assign():
+            self.write(
+                {
+                    "transaction_id": transaction_id,
+                    "sender_id": connection.ibr_sender_id.sender_id,
+                    "correlation_id": False,
+                }
+            )
+            for sub in self:
+                sub.reference_id = messages.new_id()
+
+        outbox._retry_on_conflict(assign)  # committed: the answer can find them
+        try:
+            self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
+            queries = [
+                messages.SearchQuery(s.reference_id, s.identifier_type, s.identifier_value)
+                for s in self.sudo()
+            ]
+            submission = connection._get_client().subscribe(
+                queries,
+                sender_uri=connection.get_callback_url("on-subscribe"),
+                transaction_id=transaction_id,
+            )
+        except (DCIError, UserError) as exc:
+            reason = self._failure(exc)
+            outbox._retry_on_conflict(
+                lambda: self.write(
+                    {"state": "rejected", "pending_action": False, "error_message": reason}
+                )
+            )
+            return
+        outbox._retry_on_conflict(
+            lambda: self.write(
+                {"pending_action": False, "correlation_id": submission.correlation_id}
+            )
+        )
+
+    def _send_unsubscribe(self, connection, outbox):
+        transaction_id = messages.new_id()
+        outbox._retry_on_conflict(
+            lambda: self.write({"unsubscribe_transaction_id": transaction_id})
+        )
+        try:
+            self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
+            connection._get_client().unsubscribe(
+                self.mapped("code"),
+                sender_uri=connection.get_callback_url("on-unsubscribe"),
+                transaction_id=transaction_id,
+            )
+        except (DCIError, UserError) as exc:
+            reason = self._failure(exc)
+            outbox._retry_on_conflict(
+                lambda: self.write({"pending_action": False, "error_message": reason})
+            )
+            return
+        outbox._retry_on_conflict(lambda: self.write({"pending_action": False}))
+
+    def _failure(self, exc):
+        if isinstance(exc, DCIError):
+            _logger.info("IBR subscription message failed: %s", exc.code)
+            return self.env["spp.dci.duplication.check"]._officer_message(exc)
+        return str(exc)
+
+    # -- what the IBR answers (called by spp.dci.callback.service) --------------
+
+    def _apply_event(self, item, transaction_id):
+        """Hook: apply one verified ``notify`` event to this subscription.
+
+        The IBR's record is read like a search answer into a new completed
+        check of the registrant (its latest result), the check notes the
+        event, and the registrant's chatter tells the officer. Returns the check.
+        """
+        self.ensure_one()
+        records = item.data.reg_records
+        records = records if isinstance(records, list) else [records]
+        event = item.data.reg_event_type or "event"
+        checks = self.env["spp.dci.duplication.check"].sudo()
+        check = checks.create(
+            {
+                "partner_id": self.partner_id.id,
+                "identifier_type": self.sudo().identifier_type,
+                "identifier_value": self.sudo().identifier_value,
+                "data_source_id": self.connection_id.id,
+                "state": "checking",
+                "reference_id": messages.new_id(),
+                "transaction_id": transaction_id,
+                "notes": self.env._(
+                    "From an IBR notification (%(event)s) of subscription %(code)s.",
+                    event=event,
+                    code=self.code,
+                ),
+            }
+        )
+        answer = SearchResponseItem.model_validate(
+            {
+                "reference_id": check.reference_id,
+                "timestamp": item.timestamp,
+                "status": "succ",
+                "data": {
+                    "reg_type": item.data.reg_type,
+                    "reg_record_type": item.data.reg_record_type,
+                    "reg_records": records,
+                },
+            }
+        )
+        try:
+            check._process_ibr_search_result(answer)
+        except DCIError:  # pragma: no cover - the hook fails the check itself
+            check.write({"state": "failed"})
+        self.write({"last_event_at": fields.Datetime.now()})
+        results = dict(check._fields["result"]._description_selection(self.env))
+        self.partner_id.sudo().message_post(
+            body=self.env._(
+                "The IBR notified an enrolment event (%(event)s). New IBR result: %(result)s.",
+                event=event,
+                result=results.get(check.result, check.result or "-"),
+            ),
+            subtype_xmlid="mail.mt_note",
+        )
+        return check.with_env(self.env)
+
+    @api.model
+    def _apply_on_subscribe(self, response, sender):
+        """Apply a verified ``SubscribeResponse`` of ``sender``: ours become
+        active or rejected; items for no subscription of ours are recorded."""
+        items = response.subscribe_response
+        ours = {
+            sub.reference_id: sub
+            for sub in self.search(
+                [
+                    ("reference_id", "in", [i.reference_id for i in items]),
+                    ("connection_id.ibr_sender_id", "=", sender.id),
+                ]
+            )
+        }
+        unmatched = []
+        for item in items:
+            reason = " ".join(filter(None, (item.status_reason_code, item.status_reason_message)))[
+                :250
+            ]
+            infos = item.subscriptions or [{}]
+            common = {
+                "sender_id": sender.sender_id,
+                "transaction_id": response.transaction_id,
+                "correlation_id": response.correlation_id,
+                "reference_id": item.reference_id,
+                "status": item.status,
+                "status_reason": reason or False,
+                "timestamp": item.timestamp,
+            }
+            sub = ours.get(item.reference_id)
+            if sub is None:
+                unmatched += [
+                    dict(
+                        common,
+                        state=_state_of(item.status),
+                        code=info.get("code"),
+                        subscription_status=info.get("status"),
+                        timestamp=info.get("timestamp") or item.timestamp,
+                    )
+                    for info in infos
+                ]
+                continue
+            vals = dict(
+                common, code=infos[0].get("code"), subscription_status=infos[0].get("status")
+            )
+            vals["state"] = _state_of(item.status)
+            if vals["state"] == "rejected":
+                vals["error_message"] = self.env._(
+                    "The IBR refused the subscription: %(reason)s",
+                    reason=reason or self.env._("no reason given"),
+                )
+            sub.write(vals)
+        if unmatched:
+            self.create(unmatched)
+
+    @api.model
+    def _apply_on_unsubscribe(self, response, sender):
+        """Apply a verified ``UnSubscribeResponse``: the codes it confirms end;
+        a refusal is shown on the subscriptions it answers. Returns the codes
+        that match no subscription of this sender."""
+        mine = [("connection_id.ibr_sender_id", "=", sender.id)]
+        confirmed = [s.code for s in response.subscription_status if s.status == "unsubscribe"]
+        ended = self.search(mine + [("code", "in", confirmed)]) if confirmed else self.browse()
+        ended.write(
+            {"state": "ended", "pending_action": False, "subscription_status": "unsubscribe"}
+        )
+        if response.status == "rjct":
+            reason = " ".join(
+                filter(None, (response.status_reason_code, response.status_reason_message))
+            )
+            self.search(
+                mine
+                + [
+                    ("unsubscribe_transaction_id", "=", response.transaction_id),
+                    ("state", "=", "active"),
+                ]
+            ).write(
+                {
+                    "error_message": self.env._(
+                        "The IBR refused to end the subscription: %(reason)s",
+                        reason=reason or self.env._("no reason given"),
+                    )
+                }
+            )
+        return sorted(set(confirmed) - set(ended.mapped("code")))
+
+
+def _state_of(status):
+    return {"succ": "active", "rjct": "rejected"}.get(status, "requested")
