@@ -177,15 +177,12 @@ class DciCallbackService(models.AbstractModel):
                 }
             )
             return
-        unmatched = self.env["spp.dci.duplication.check"]._apply_search_response(response, sender)
+        unmatched = self.env["spp.dci.duplication.check"]._apply_answer(response, sender)
         if unmatched:
             _logger.warning(
                 "%s on-search item(s) from %s matched no waiting check",
                 len(unmatched),
                 sender.sender_id,
-            )
-            orphans._log_items(
-                unmatched, sender.sender_id, response.transaction_id, response.correlation_id
             )
             orphans._schedule_reconcile()
 

@@ -359,6 +359,17 @@ class DuplicationCheck(models.Model):
                 check._process_ibr_search_result(item)
         return orphans
 
+    @api.model
+    def _apply_answer(self, response, sender):
+        """Apply an answer, keeping what matched no waiting check as orphans
+        (with the answer's ids, for a later reconcile); return those items."""
+        unmatched = self._apply_search_response(response, sender)
+        if unmatched:
+            self.env["spp.dci.callback.orphan"]._log_items(
+                unmatched, sender.sender_id, response.transaction_id, response.correlation_id
+            )
+        return unmatched
+
     def _interpret_search_item(self, item):
         """Hook: read one answer item for this check (core interpretation)."""
         self.ensure_one()
@@ -548,7 +559,4 @@ class DuplicationCheck(models.Model):
                 response = SearchResponse.model_validate(status)
             except ValueError:
                 continue  # not a search answer: nothing to apply
-            orphans = self._apply_search_response(response, connection.ibr_sender_id)
-            self.env["spp.dci.callback.orphan"]._log_items(
-                orphans, connection.ibr_sender_id.sender_id
-            )
+            self._apply_answer(response, connection.ibr_sender_id)

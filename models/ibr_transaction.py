@@ -175,13 +175,7 @@ class IbrTransaction(models.Model):
         self._finish(vals)
 
     def _apply_sync_answer(self, checks, answer):
-        orphans = checks._apply_search_response(answer.message, self.connection_id.ibr_sender_id)
-        self.env["spp.dci.callback.orphan"]._log_items(
-            orphans,
-            self.connection_id.ibr_sender_id.sender_id or self.connection_id.base_url,
-            self.transaction_id,
-            answer.message.correlation_id,
-        )
+        checks._apply_answer(answer.message, self.connection_id.ibr_sender_id)
         checks.filtered(lambda c: c.state == "checking")._mark_failed(
             self.env._("The IBR's answer did not cover this check.")
         )
