@@ -12,6 +12,7 @@ from dci.client import IbrClient
 from dci.errors import (
     EnvelopeError,
     PeerRejected,
+    PeerServerError,
     ServiceUnavailable,
     SignatureInvalid,
     TooManyRequests,
@@ -52,7 +53,7 @@ def test_ack_gives_the_correlation_id_and_batches_in_one_post(loopback):
             "err.service.unavailable",
         ),
         (reply(messages.ack(status="NACK")), PeerRejected, "err.request.bad"),
-        (reply({"errors": [{"code": "500"}]}, 500), ServiceUnavailable, "err.service.unavailable"),
+        (reply({"errors": [{"code": "500"}]}, 500), PeerServerError, "err.service.unavailable"),
         (reply({}, 429), TooManyRequests, "err.request.too_many_requests"),
         (
             reply(messages.err_ack(PeerRejected("no", code="err.signature.invalid")), 401),
@@ -78,8 +79,17 @@ def test_failures_never_look_like_answers(loopback, route, error, code):
 
 
 def test_unreachable_ibr():
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnavailable) as info:
         make_client("http://127.0.0.1:9").search(QUERIES, sender_uri="http://x/y")
+    assert not isinstance(info.value, PeerServerError)  # not reached is not "failed"
+
+
+def test_server_error_names_its_status(loopback):
+    server = loopback({"/registry/search": reply({}, 500)})
+    with pytest.raises(PeerServerError) as info:
+        make_client(server.url).search(QUERIES, sender_uri="http://x/y")
+    assert info.value.peer_status == 500
+    assert "HTTP 500" in info.value.message
 
 
 def _sync_answer(ibr_key, tamper=False):

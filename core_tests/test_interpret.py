@@ -118,3 +118,59 @@ def test_interpret_item_pages_and_rejections():
     assert interpret_item(_item(status="pdng"), "NID", "1").status == "pdng"
     no_records = _item(data={"reg_records": []})
     assert interpret_item(no_records, "NID", "1").interpretation.result == NO_MATCH
+
+
+# -- match lines: what an officer sees of each record ------------------------------
+
+
+def test_match_lines_read_the_spec_record():
+    from dci.interpret import MatchLine, match_lines
+
+    record = beneficiary(
+        "NID", "1", "School Feeding", status="Exited", programme_id="P2", name="Jonas Berg"
+    )
+    record["member"]["programme_identifier"]["exit_date"] = "2025-01-31"
+    assert match_lines([record], "nid", "1") == [
+        MatchLine(
+            programme_id="P2",
+            programme_name="School Feeding",
+            enrolment_status="Exited",
+            enrolment_date="2024-02-02",
+            end_date="2025-01-31",
+            active=False,
+            member_identifier="M-1-P2",
+            person_name="Jonas Berg",
+            sex="F",
+            birth_date="1990-05-02",
+            identifiers="NID 1",
+            same_identifier=True,  # identifier types compare case-insensitively
+        )
+    ]
+
+
+def test_match_lines_one_per_enrolment_and_one_for_a_bare_record():
+    from dci.interpret import match_lines
+
+    lines = match_lines(
+        [
+            {"id": "R1", "name": "Ana", "programs": [{"program_id": "P1", "name": "Cash"}, "Food"]},
+            {"unexpected": "shape"},
+        ],
+        "NID",
+        "1",
+    )
+    assert [(ln.member_identifier, ln.programme_id, ln.programme_name) for ln in lines] == [
+        ("R1", "P1", "Cash"),
+        ("R1", "", "Food"),
+        ("", "", ""),
+    ]
+    assert [ln.active for ln in lines] == [True, True, False]
+    assert lines[0].person_name == "Ana"
+
+
+@pytest.mark.parametrize("records", [None, "x", [None, 3, "y"], [{"member": "no"}]])
+def test_match_lines_never_crash_on_sloppy_records(records):
+    from dci.interpret import match_lines
+
+    for line in match_lines(records, "NID", "1"):
+        assert not line.programme_name

@@ -22,6 +22,7 @@ from .errors import (
     ConfigurationError,
     EnvelopeError,
     PeerRejected,
+    PeerServerError,
     ReplayDetected,
     ServiceUnavailable,
     TooManyRequests,
@@ -295,7 +296,7 @@ class IbrClient:
                 if status == 429:
                     raise TooManyRequests("the IBR asks us to slow down (HTTP 429)")
                 if status >= 500:
-                    raise ServiceUnavailable(f"the IBR failed with HTTP {status}")
+                    raise PeerServerError(status)
                 content = read_capped(response, self.max_answer_bytes, "the IBR")
         except requests.exceptions.Timeout:
             raise ServiceUnavailable("the IBR did not answer in time") from None

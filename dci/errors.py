@@ -19,6 +19,7 @@ __all__ = [
     "RequestTimeout",
     "SenderInvalid",
     "SenderUriInvalid",
+    "PeerServerError",
     "ServiceUnavailable",
     "SignatureExpired",
     "SignatureInvalid",
@@ -169,6 +170,14 @@ class ServiceUnavailable(DCIError):
 
     code = "err.service.unavailable"
     http_status = 503
+
+
+class PeerServerError(ServiceUnavailable):
+    """The peer was reached but failed: it answered HTTP 5xx (``peer_status``)."""
+
+    def __init__(self, peer_status):
+        super().__init__(f"the IBR answered HTTP {peer_status} (server error)")
+        self.peer_status = peer_status
 
 
 class PeerRejected(DCIError):

@@ -23,8 +23,10 @@ __all__ = [
     "Enrolment",
     "Interpretation",
     "ItemOutcome",
+    "MatchLine",
     "classify",
     "interpret_item",
+    "match_lines",
     "record_enrolments",
     "record_identifiers",
 ]
@@ -40,6 +42,10 @@ ACTIVE_STATUSES = frozenset({"active", "enrolled", "enroled", "ongoing", "curren
 class Enrolment:
     programme: str
     active: bool
+    programme_id: str = ""
+    status: str = ""
+    start_date: str = ""
+    end_date: str = ""
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,14 @@ def record_identifiers(record):
     return found
 
 
+def _first(holder, *keys):
+    """The first of ``keys`` holding a scalar in ``holder``, as text."""
+    for key in keys:
+        if _text(holder.get(key)):
+            return _text(holder[key])
+    return ""
+
+
 def _programme_name(value):
     if isinstance(value, dict):
         programme = _object(value.get("programme")) or value
@@ -125,13 +139,34 @@ def _programme_name(value):
     return _text(value)
 
 
+def _status(entry):
+    return _first(_object(entry), "enrolment_status", "enrollment_status", "status")
+
+
 def _is_active(entry):
     if not isinstance(entry, dict):
         return True  # a bare programme name lists a current enrolment
-    status = _text(
-        entry.get("enrolment_status") or entry.get("enrollment_status") or entry.get("status")
-    ).lower()
+    status = _status(entry).lower()
     return not status or status in ACTIVE_STATUSES
+
+
+def _enrolment(entry):
+    """One enrolment entry read, or None when it names no programme."""
+    name = _programme_name(entry)
+    if not name:
+        return None
+    entry_object = _object(entry)
+    programme = _object(entry_object.get("programme")) or entry_object
+    return Enrolment(
+        name,
+        _is_active(entry),
+        programme_id=_first(programme, "programme_identifier", "program_id", "id", "code"),
+        status=_status(entry),
+        start_date=_first(entry_object, "enrolment_date", "enrollment_date", "start_date"),
+        end_date=_first(
+            entry_object, "exit_date", "end_date", "enrolment_end_date", "enrollment_end_date"
+        ),
+    )
 
 
 def record_enrolments(record):
@@ -151,12 +186,71 @@ def record_enrolments(record):
             entries.append(source)
         elif isinstance(source, list):
             entries.extend(source)
-    enrolments = []
-    for entry in entries:
-        name = _programme_name(entry)
-        if name:
-            enrolments.append(Enrolment(name, _is_active(entry)))
-    return enrolments
+    return [e for e in map(_enrolment, entries) if e]
+
+
+@dataclass(frozen=True)
+class MatchLine:
+    """One enrolment of one IBR record, as an officer reads it: the programme,
+    the enrolment and the person, as the IBR gave them (all text)."""
+
+    programme_id: str = ""
+    programme_name: str = ""
+    enrolment_status: str = ""
+    enrolment_date: str = ""
+    end_date: str = ""
+    active: bool = False
+    member_identifier: str = ""
+    person_name: str = ""
+    sex: str = ""
+    birth_date: str = ""
+    identifiers: str = ""  # "TYPE value" pairs, comma separated
+    same_identifier: bool = False  # the record carries the searched identifier
+
+
+def _person_name(person):
+    name = person.get("name")
+    if isinstance(name, dict):
+        parts = (
+            _first(name, "given_name", "first_name"),
+            _first(name, "second_name", "middle_name"),
+            _first(name, "surname", "last_name", "family_name"),
+        )
+        return " ".join(p for p in parts if p) or _first(name, "full_name", "name")
+    return _text(name) or _first(person, "full_name", "given_name")
+
+
+def match_lines(records, identifier_type="", identifier_value=""):
+    """The :class:`MatchLine` of every enrolment of ``records`` (one line for
+    a record naming no programme), in the order the IBR gave them."""
+    wanted = (_text(identifier_type).upper(), _text(identifier_value))
+    lines = []
+    for record in records if isinstance(records, (list, tuple)) else []:
+        record = _object(record)
+        member = _object(record.get("member"))
+        person = _object(_object(member.get("demographic_info")).get("person")) or record
+        identifiers = sorted(record_identifiers(record))
+        who = dict(
+            member_identifier=_first(member, "member_identifier") or _first(record, "id"),
+            person_name=_person_name(person),
+            sex=_first(person, "sex", "gender"),
+            birth_date=_first(person, "birth_date", "date_of_birth"),
+            identifiers=", ".join(f"{t} {v}".strip() for t, v in identifiers),
+            same_identifier=wanted in identifiers,
+        )
+        for enrolment in record_enrolments(record) or [None]:
+            what = {}
+            if enrolment:
+                what = dict(
+                    programme_id=enrolment.programme_id,
+                    programme_name=enrolment.programme,
+                    enrolment_status=enrolment.status,
+                    enrolment_date=enrolment.start_date,
+                    end_date=enrolment.end_date,
+                    active=enrolment.active,
+                )
+            lines.append(MatchLine(**who, **what))
+    return lines
 
 
 def classify(records, identifier_type, identifier_value):
