@@ -201,3 +201,26 @@ def test_replay_guard_expiry_and_threads():
     for thread in threads:
         thread.join()
     assert verdicts.count(NEW) == 1 and verdicts.count(DUPLICATE) == 31
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (
+            b'{"header": {"sender_id": "ibr.x", "message_id": "m1"},'
+            b' "message": {"transaction_id": "t1"}}',
+            {"sender_id": "ibr.x", "message_id": "m1", "transaction_id": "t1"},
+        ),
+        (b'{"header": {"sender_id": ["x"], "message_id": ""}, "message": "enc"}', {}),
+        (b'{"header": {"message_id": "a\\nb"}, "message": {"transaction_id": 7}}', {}),
+        ('{"header": {"sender_id": "%s"}}' % ("x" * 100), {}),
+        (b"[" * 5000, {}),
+        (b"\xff not json", {}),
+        (b'{"header": "no"}', {}),
+    ],
+)
+def test_claimed_ids_of_a_refused_body(raw, expected):
+    from dci.inbound import claimed_ids
+
+    raw = raw.encode() if isinstance(raw, str) else raw
+    assert claimed_ids(raw) == expected

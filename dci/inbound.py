@@ -47,6 +47,7 @@ __all__ = [
     "MAX_DEPTH",
     "accept",
     "check_request_headers",
+    "claimed_ids",
     "parse_body",
     "validate",
 ]
@@ -113,6 +114,30 @@ def parse_body(raw, *, max_bytes=MAX_BODY_BYTES, max_depth=MAX_DEPTH):
     if "message" in envelope and not isinstance(envelope["message"], dict):
         raise EnvelopeError("envelope message must be an object")
     return envelope
+
+
+def claimed_ids(raw, max_bytes=MAX_BODY_BYTES):
+    """The ids a refused body claims (``sender_id``, ``message_id``,
+    ``transaction_id``), to say what was refused; ``{}`` when it has none.
+
+    Nothing here is verified: use them to point at what the message says it
+    is, never to apply it. Each is a short single-line text or absent.
+    """
+    try:
+        envelope = parse_body(raw, max_bytes=max_bytes)
+    except EnvelopeError:
+        return {}
+    message = envelope.get("message")
+    found = {
+        "sender_id": envelope["header"].get("sender_id"),
+        "message_id": envelope["header"].get("message_id"),
+        "transaction_id": message.get("transaction_id") if isinstance(message, dict) else None,
+    }
+    return {
+        name: value
+        for name, value in found.items()
+        if isinstance(value, str) and 0 < len(value) <= 99 and value.isprintable()
+    }
 
 
 def validate(model, data, what):

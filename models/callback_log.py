@@ -18,7 +18,7 @@ class DciCallbackOrphan(models.Model):
     _description = "Unmatched IBR Answer"
     _order = "id desc"
 
-    sender_id = fields.Char(string="IBR Sender", readonly=True)
+    sender_id = fields.Char(string="IBR Sender ID", readonly=True)
     reference_id = fields.Char(readonly=True, index=True)
     transaction_id = fields.Char(readonly=True, index=True)
     correlation_id = fields.Char(readonly=True)
@@ -31,6 +31,15 @@ class DciCallbackOrphan(models.Model):
         default="open",
         required=True,
     )
+
+    @api.depends("sender_id", "reference_id", "transaction_id")
+    def _compute_display_name(self):
+        for orphan in self:
+            orphan.display_name = self.env._(
+                "Unmatched answer from %(sender)s (%(id)s)",
+                sender=orphan.sender_id or self.env._("an unknown sender"),
+                id=orphan.reference_id or orphan.transaction_id or orphan.id,
+            )
 
     @api.model
     def _log_items(self, orphans, sender_id, transaction_id=None, correlation_id=None):

@@ -14,8 +14,16 @@ from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..dci import messages
 from ..dci.auth import bearer_matches
-from ..dci.errors import DCIError, SenderInvalid, ServiceUnavailable, Unauthorized
-from ..dci.inbound import accept
+from ..dci.errors import (
+    DCIError,
+    ReplayDetected,
+    SenderInvalid,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    UnknownKey,
+)
+from ..dci.inbound import accept, claimed_ids
 from ..dci.schemas import (
     NotifyEventRequest,
     SearchResponse,
@@ -144,12 +152,14 @@ class DciCallbackService(models.AbstractModel):
                     apply(accepted, trust.sender(accepted.sender_id))
         except DCIError as exc:
             _logger.info("refused %s callback: %s %s", action, exc.code, exc.message)
+            self._record_refusal(raw, action, exc)
             return exc.http_status, messages.err_ack(exc)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise  # Odoo retries the request; the retry sees the other delivery
         except Exception:
             _logger.exception("could not apply %s callback", action)
             error = ServiceUnavailable("the callback could not be applied; send it again")
+            self._record_refusal(raw, action, error)
             return error.http_status, messages.err_ack(error)
         if accepted.is_duplicate:
             _logger.info(
@@ -158,6 +168,56 @@ class DciCallbackService(models.AbstractModel):
                 accepted.header.message_id,
             )
         return 200, messages.ack()
+
+    # -- refusals: visible to administrators and to the checks waiting -------
+
+    def _record_refusal(self, raw, action, error):
+        """Log a refused or failed delivery on its sender, and tell the checks
+        waiting for it that their answer was refused, so none waits an hour
+        for an answer that came and was turned away.
+
+        Runs after the refused delivery's savepoint was rolled back; it never
+        changes the answer the IBR gets.
+        """
+        try:
+            with self.env.cr.savepoint():
+                ids = claimed_ids(raw, self.max_body_bytes())
+                senders = self.env["spp.dci.ibr.sender"].sudo()
+                sender = senders.get_by_sender_id(ids.get("sender_id") or "")
+                told = 0
+                if action == "on-search" and sender and _refuses_the_answer(error):
+                    told = self._tell_checks_refused(ids.get("transaction_id"), sender, error)
+                self.env["spp.dci.delivery.log"]._record(action, error, ids, sender, told)
+                if isinstance(error, UnknownKey) and sender:
+                    sender._schedule_key_refresh()  # the IBR may have rotated its key
+        except Exception:  # the trace is a courtesy: the ERR answer stands regardless
+            _logger.exception("could not record a refused %s delivery", action)
+
+    def _tell_checks_refused(self, transaction_id, sender, error):
+        """Fail the waiting checks of our message ``transaction_id`` (when
+        ``sender`` answers for it) with the refusal; return how many."""
+        if not transaction_id:
+            return 0
+        txn = (
+            self.env["spp.dci.ibr.transaction"]
+            .sudo()
+            .search([("transaction_id", "=", transaction_id)], limit=1)
+        )
+        if txn.connection_id.ibr_sender_id != sender:
+            return 0
+        waiting = txn.check_ids.filtered(lambda c: c.state == "checking")
+        waiting._mark_failed(
+            self.env._(
+                "The IBR's answer was refused: %(reason)s (%(code)s). Ask an administrator "
+                "to check the IBR sender %(sender)s (its keys and signature); the answer is "
+                "applied if the IBR sends it again once it can be verified.",
+                reason=error.message,
+                code=error.code,
+                sender=sender.name,
+            ),
+            "answer_refused",
+        )
+        return len(waiting)
 
     # -- applying ----------------------------------------------------------
 
@@ -226,3 +286,9 @@ class DciCallbackService(models.AbstractModel):
                 _logger.info("txn-on-status from %s carries no search answer", sender.sender_id)
                 return
         self._apply_search_message(header, response, sender)
+
+
+def _refuses_the_answer(error):
+    """Whether ``error`` turned a (possibly genuine) answer away for good.
+    A replay is a copy of one we have; a throttle or failure is sent again."""
+    return not isinstance(error, ReplayDetected | TooManyRequests | ServiceUnavailable)

@@ -5,11 +5,18 @@ last, so a large selection is kept here as a list of registrant ids and
 expanded chunk by chunk by the send job, which sends each chunk's checks
 before it expands the next. The officer's click only stores this record.
 A small selection is expanded at once, by the same code.
+
+When the last of its checks is answered (or failed), the officer who asked
+gets a notification with the figures. Two callbacks finishing the last two
+checks at once may each still see the other's as open: the stale-check job
+notifies such requests on its next run.
 """
 
 import json
 
 from odoo import api, fields, models
+
+from .duplication_check import OPEN_STATES, RESULTS
 
 EXPAND_NOW = 500  # registrants expanded within the officer's request
 EXPAND_CHUNK = 2000  # registrants expanded per step of the send job
@@ -31,6 +38,19 @@ class CheckRequest(models.Model):
     skipped_count = fields.Integer(
         string="Skipped", readonly=True, help="Registrants without an identifier of this type."
     )
+    values_json = fields.Text(
+        readonly=True, help="Identifier values the officer typed, by registrant id."
+    )
+    skipped_json = fields.Text(readonly=True, help="[registrant id, reason] of each skipped.")
+    skipped_partner_ids = fields.Many2many(
+        "res.partner", string="Skipped Registrants", compute="_compute_skipped"
+    )
+    skip_summary = fields.Text(string="Why Skipped", compute="_compute_skipped")
+    open_count = fields.Integer(string="In Progress", compute="_compute_progress")
+    completed_count = fields.Integer(string="Completed", compute="_compute_progress")
+    failed_count = fields.Integer(string="Failed", compute="_compute_progress")
+    match_count = fields.Integer(string="Matches", compute="_compute_progress")
+    notified_at = fields.Datetime(readonly=True, help="When the officer was told it finished.")
     state = fields.Selection(
         [("pending", "Being Queued"), ("done", "Queued")],
         default="pending",
@@ -40,9 +60,54 @@ class CheckRequest(models.Model):
     )
     check_ids = fields.One2many("spp.dci.duplication.check", "request_id", readonly=True)
 
+    @api.depends("partner_count", "identifier_type")
+    def _compute_display_name(self):
+        for request in self:
+            request.display_name = self.env._(
+                "%(n)s registrant(s) by %(type)s, %(date)s",
+                n=request.partner_count,
+                type=request.identifier_type,
+                date=fields.Datetime.to_string(request.create_date or fields.Datetime.now())[:16],
+            )
+
+    @api.depends("skipped_json")
+    def _compute_skipped(self):
+        for request in self:
+            skipped = json.loads(request.skipped_json or "[]")
+            request.skipped_partner_ids = [pair[0] for pair in skipped[:1000]]
+            reasons = {}
+            for _partner_id, reason in skipped:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            request.skip_summary = "\n".join(
+                f"{count} × {reason}" for reason, count in sorted(reasons.items())
+            )
+
+    def _compute_progress(self):
+        checks = self.env["spp.dci.duplication.check"].sudo()
+        groups = checks._read_group(
+            [("request_id", "in", self.ids)], ["request_id", "state", "result"], ["__count"]
+        )
+        figures = {}
+        for request, state, result, count in groups:
+            mine = figures.setdefault(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
+            if state in OPEN_STATES:
+                mine["open"] += count
+            elif state == "failed":
+                mine["bad"] += count
+            else:
+                mine["done"] += count
+                mine["hit"] += count if result in ("possible_match", "confirmed_match") else 0
+        for request in self:
+            mine = figures.get(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
+            request.open_count = mine["open"]
+            request.completed_count = mine["done"]
+            request.failed_count = mine["bad"]
+            request.match_count = mine["hit"]
+
     @api.model
-    def _queue(self, partners, identifier_type, connection):
+    def _queue(self, partners, identifier_type, connection, values=None):
         """Record the officer's request; expand it now when it is small.
+        ``values``: identifier values the officer typed, by registrant id.
         (sudo: the officer creates it; its own counters are the job's to keep)"""
         request = self.sudo().create(
             {
@@ -50,6 +115,7 @@ class CheckRequest(models.Model):
                 "connection_id": connection.id,
                 "partner_ids_json": json.dumps(partners.ids),
                 "partner_count": len(partners),
+                "values_json": json.dumps({str(k): v for k, v in (values or {}).items()}),
             }
         )
         if len(partners) <= EXPAND_NOW:
@@ -64,11 +130,18 @@ class CheckRequest(models.Model):
         start = self.expanded_count
         chunk = ids[start : start + limit] if limit else ids[start:]
         partners = self.env["res.partner"].browse(chunk).exists()
-        pairs = []
+        typed = json.loads(self.values_json or "{}")
+        pairs, skipped = [], json.loads(self.skipped_json or "[]")
         for partner in partners:
-            values = [v for t, v in partner._get_ibr_identifiers() if t == self.identifier_type]
-            if values:
-                pairs.append((partner.id, values[0]))
+            value, reason = typed.get(str(partner.id)), None
+            if not value:
+                value, reason = partner._ibr_identifier_for(self.identifier_type)
+            if value:
+                pairs.append((partner.id, value))
+            else:
+                skipped.append((partner.id, reason))
+        gone = set(chunk) - set(partners.ids)
+        skipped += [(partner_id, self.env._("deleted meanwhile")) for partner_id in gone]
         checks = (
             self.env["spp.dci.duplication.check"]
             .with_user(self.create_uid)  # the officer asked: the checks are theirs
@@ -93,6 +166,7 @@ class CheckRequest(models.Model):
                 "expanded_count": done,
                 "check_count": self.check_count + len(checks),
                 "skipped_count": self.skipped_count + len(chunk) - len(pairs),
+                "skipped_json": json.dumps(skipped),
                 "state": "done" if done >= len(ids) else "pending",
             }
         )
@@ -115,6 +189,101 @@ class CheckRequest(models.Model):
         before = request.expanded_count
         request._expand(EXPAND_CHUNK)
         return request.expanded_count - before
+
+    def action_view_checks(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "spp_dci_client_ibr.action_dci_duplication_check"
+        )
+        action.update(domain=[("request_id", "=", self.id)], context={})
+        return action
+
+    # -- telling the officer -------------------------------------------------
+
+    def _summary_notification(self):
+        """What the officer sees after asking: how many were queued and skipped
+        (or that a large selection is being queued), then the checks."""
+        self.ensure_one()
+        if self.state == "pending":
+            message = self.env._(
+                "The checks of %(n)s registrants are being queued by the send job; you will be "
+                "notified when they are all answered.",
+                n=self.partner_count,
+            )
+        else:
+            message = self.env._(
+                "%(queued)s check(s) queued, %(skipped)s registrant(s) skipped.",
+                queued=self.check_count,
+                skipped=self.skipped_count,
+            )
+            if self.skip_summary:
+                message += "\n" + self.skip_summary
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Check in IBR"),
+                "message": message,
+                "type": "warning" if self.skipped_count else "success",
+                "sticky": bool(self.skipped_count),
+                "next": self.action_view_checks(),
+            },
+        }
+
+    def _notify_if_finished(self):
+        """Notify the officers of these requests that have no open check left."""
+        waiting = self.filtered(lambda r: r.state == "done" and not r.notified_at)
+        if not waiting:
+            return
+        still_open = {
+            request
+            for (request,) in self.env["spp.dci.duplication.check"]
+            .sudo()
+            ._read_group(
+                [("request_id", "in", waiting.ids), ("state", "in", OPEN_STATES)], ["request_id"]
+            )
+        }
+        for request in waiting.filtered(lambda r: r not in still_open):
+            request._notify_finished()
+
+    def _notify_finished(self):
+        self.ensure_one()
+        self.sudo().notified_at = fields.Datetime.now()
+        results = dict(RESULTS)
+        counts = dict.fromkeys(results, 0)
+        for result, count in (
+            self.env["spp.dci.duplication.check"]
+            .sudo()
+            ._read_group(
+                [("request_id", "=", self.id), ("state", "=", "completed")],
+                ["result"],
+                ["__count"],
+            )
+        ):
+            counts[result] = count
+        message = self.env._(
+            "%(confirmed)s confirmed match(es), %(possible)s possible, %(none)s no match, "
+            "%(failed)s failed, %(skipped)s registrant(s) skipped.",
+            confirmed=counts["confirmed_match"],
+            possible=counts["possible_match"],
+            none=counts["no_match"],
+            failed=self.failed_count,
+            skipped=self.skipped_count,
+        )
+        self.create_uid._bus_send(
+            "simple_notification",
+            {
+                "type": "warning" if self.failed_count else "success",
+                "title": self.env._("IBR checks finished: %(name)s", name=self.display_name),
+                "message": message,
+                "sticky": True,
+            },
+        )
+
+    @api.model
+    def _cron_notify_finished(self):
+        """Backstop: notify finished requests a concurrent finish left unnotified."""
+        self.search([("state", "=", "done"), ("notified_at", "=", False)])._notify_if_finished()
 
     @api.model
     def _pending_registrants(self):

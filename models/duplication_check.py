@@ -5,6 +5,10 @@ committed in an outbox message, the search on its way or sent) →
 ``completed`` or ``failed``. Every search goes through the send job
 (:mod:`.ibr_transaction`): no officer request ever waits on an IBR.
 
+A check is one attempt and is never erased: running it again makes a new
+check (``previous_check_id`` links the attempts, ``is_latest`` marks the
+newest), so every result an officer saw stays on record.
+
 Protocol work (signing, answers, interpretation) is the core's; this model
 stores, correlates and keeps the audit trail on the check itself: who asked
 and when (``create_uid``, ``create_date``), when it was sent and answered,
@@ -21,8 +25,24 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.fields import Domain
 
 from ..dci import messages
-from ..dci.errors import DCIError, EnvelopeError, PeerRejected, ServiceUnavailable
-from ..dci.interpret import NO_MATCH, Interpretation, interpret_item
+from ..dci.errors import (
+    DCIError,
+    EnvelopeError,
+    PeerRejected,
+    PeerServerError,
+    ReceiverInvalid,
+    SenderInvalid,
+    ServiceUnavailable,
+    SignatureInvalid,
+    SignatureMissing,
+)
+from ..dci.interpret import (
+    CONFIRMED_MATCH,
+    NO_MATCH,
+    Interpretation,
+    interpret_item,
+    match_lines,
+)
 from ..dci.schemas import SearchResponse, SearchResponseItem
 
 _logger = logging.getLogger(__name__)
@@ -40,7 +60,26 @@ STATES = [
     ("completed", "Completed"),
     ("failed", "Failed"),
 ]
-# What a new attempt starts from: nothing of the previous one survives.
+RESULT_RANK = {"no_match": 0, "possible_match": 1, "confirmed_match": 2}
+SOURCES = [
+    ("search", "IBR search"),
+    ("precheck", "Enrolment pre-check"),
+    ("notification", "IBR notification"),
+]
+FAILURES = [
+    ("configuration", "Configuration"),
+    ("unreachable", "IBR unreachable"),
+    ("ibr_error", "IBR server error"),
+    ("refused", "Search refused by the IBR"),
+    ("rejected", "Rejected by the IBR"),
+    ("unreadable", "Unreadable answer"),
+    ("answer_refused", "Answer refused (not verified)"),
+    ("no_answer", "No answer in time"),
+    ("replaced", "Replaced by a new attempt"),
+]
+OPEN_STATES = ("ready", "queued", "checking")
+# What a check claimed by the send job starts from (it may have been sent before
+# by a job that died: its new ids make that send's answers unmatched).
 _CLEARED = {
     "result": False,
     "matched_programs": False,
@@ -52,10 +91,17 @@ _CLEARED = {
     "completed_at": False,
     "sent_at": False,
     "pages_received": 0,
+    "pages_total": 0,
     "record_count": 0,
+    "failure_kind": False,
+    "result_source": False,
 }
 # Checks are created by the thousand: no creation note, no follower row each.
 _QUIET_CREATE = {"mail_create_nolog": True, "mail_create_nosubscribe": True}
+
+
+def _minutes_text(env, minutes):
+    return env._("1 minute") if minutes == 1 else env._("%(n)s minutes", n=minutes)
 
 
 def _pages_by_number(items):
@@ -117,21 +163,61 @@ class DuplicationCheck(models.Model):
     completed_at = fields.Datetime(readonly=True, copy=False)
     sent_at = fields.Datetime(readonly=True, copy=False)
     pages_received = fields.Integer(readonly=True, copy=False)
+    pages_total = fields.Integer(
+        string="Pages Expected", readonly=True, copy=False, help="As the IBR's pagination says."
+    )
     record_count = fields.Integer(string="Records Found", readonly=True, copy=False)
+    result_source = fields.Selection(
+        SOURCES, string="Result From", readonly=True, copy=False, help="What gave this result."
+    )
+    failure_kind = fields.Selection(FAILURES, string="Failure", readonly=True, copy=False)
+    match_ids = fields.One2many(
+        "spp.dci.duplication.match", "check_id", string="Matches", readonly=True, groups=PII_GROUP
+    )
+    raw_response_pretty = fields.Text(
+        string="Raw Response (formatted)",
+        compute="_compute_raw_response_pretty",
+        groups=PII_GROUP,
+    )
+    # attempts: a check is never run twice, a new check repeats it
+    previous_check_id = fields.Many2one(
+        "spp.dci.duplication.check",
+        string="Previous Attempt",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+    )
+    attempt = fields.Integer(default=1, readonly=True, copy=False)
+    is_latest = fields.Boolean(
+        string="Latest Attempt", default=True, readonly=True, copy=False, index=True
+    )
 
     _reference_id_unique = models.UniqueIndex("(reference_id) WHERE reference_id IS NOT NULL")
     _queue_index = models.Index("(id) WHERE state = 'queued'")
 
     @api.depends("partner_id", "identifier_type", "state")
     def _compute_display_name(self):
-        states = dict(STATES)
+        states = dict(self._fields["state"]._description_selection(self.env))
         for check in self:
+            if not check.partner_id:
+                check.display_name = self.env._("New Check")
+                continue
             check.display_name = self.env._(
                 "%(partner)s · %(type)s (%(state)s)",
-                partner=check.partner_id.display_name or "?",
-                type=check.identifier_type or "?",
+                partner=check.partner_id.display_name,
+                type=check.identifier_type or self.env._("no identifier type"),
                 state=states.get(check.state, ""),
             )
+
+    @api.depends("raw_response")
+    def _compute_raw_response_pretty(self):
+        for check in self:
+            try:
+                pretty = json.dumps(json.loads(check.raw_response), indent=2, ensure_ascii=False)
+            except (TypeError, ValueError):
+                pretty = check.raw_response or False
+            check.raw_response_pretty = pretty
 
     @api.constrains("identifier_type", "identifier_value")
     def _check_identifier(self):
@@ -163,17 +249,59 @@ class DuplicationCheck(models.Model):
         return True
 
     def action_retry(self):
-        """Run finished checks again, as a new attempt with new ids."""
+        """Run finished checks again: each gets a new attempt, queued; these
+        stay as they are, in the history. Opens the new attempts."""
         if self.filtered(lambda c: c.state not in ("failed", "completed")):
             raise UserError(self.env._("Only completed or failed checks can be retried."))
-        self.write(dict(_CLEARED, state="ready"))
-        self._enqueue()
-        return True
+        attempts = self._new_attempts()
+        attempts._enqueue()
+        return attempts._open()
 
     def action_reset_to_draft(self):
-        """Back to ``ready``; a late answer to the old attempt will no longer apply."""
-        self.write(dict(_CLEARED, state="ready"))
-        return True
+        """Start over from ``ready``: a queued check goes back (nothing was
+        sent); any other gets a new ``ready`` attempt, and one still waiting
+        is closed as replaced, so a late answer to it is kept as unmatched."""
+        self.filtered(lambda c: c.state == "queued").write({"state": "ready"})
+        done = self.filtered(lambda c: c.state in ("checking", "completed", "failed"))
+        done.filtered(lambda c: c.state == "checking")._mark_failed(
+            self.env._("Replaced by a new attempt before the IBR answered."), "replaced"
+        )
+        if not done:
+            return True
+        return done._new_attempts()._open()
+
+    def _new_attempts(self, state="ready"):
+        """A new check repeating each of these (same registrant, identifier
+        and connection); these are no longer the latest attempts."""
+        source = self.sudo()  # the identifier value may be hidden from the caller
+        attempts = self.create(
+            [
+                {
+                    "partner_id": check.partner_id.id,
+                    "identifier_type": check.identifier_type,
+                    "identifier_value": check.identifier_value,
+                    "data_source_id": check.data_source_id.id,
+                    "request_id": check.request_id.id,
+                    "previous_check_id": check.id,
+                    "attempt": check.attempt + 1,
+                    "state": state,
+                }
+                for check in source
+            ]
+        )
+        source.write({"is_latest": False})
+        return attempts
+
+    def _open(self):
+        """The window action showing these checks (a form for one)."""
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "spp_dci_client_ibr.action_dci_duplication_check"
+        )
+        if len(self) == 1:
+            action.update(res_id=self.id, view_mode="form", views=[(False, "form")])
+        else:
+            action["domain"] = [("id", "in", self.ids)]
+        return action
 
     def action_queue(self):
         """Queue ``ready`` checks for the send job (kept for callers of the old name)."""
@@ -235,7 +363,15 @@ class DuplicationCheck(models.Model):
         ]
 
     def _enrolled_precheck(self, client):
-        """Complete as No Match the checks the IBR says are not enrolled; return the rest."""
+        """Ask ``/registry/sync/enrolled`` first; return the checks still to search.
+
+        Only a "yes" completes a check: the spec's ``enrolled_status`` says
+        whether the person is registered as a beneficiary, which is what the
+        full search calls a Confirmed Match (same identifier, active
+        enrolment). A "no" decides nothing: a person not enrolled now may
+        still have records, such as an ended enrolment (a Possible Match), so
+        the full search runs. The pre-check names no programme.
+        """
         remaining = self.browse()
         for check in self.sudo():
             try:
@@ -243,24 +379,32 @@ class DuplicationCheck(models.Model):
                 items = answer.message.enrolled_response
             except DCIError:
                 items = []  # the full search decides
-            if items and all(i.status == "succ" and i.enrolled_status == "no" for i in items):
+            if items and any(i.status == "succ" and i.enrolled_status == "yes" for i in items):
                 check.write(
                     {
                         "state": "completed",
-                        "result": NO_MATCH,
+                        "result": CONFIRMED_MATCH,
+                        "result_source": "precheck",
                         "completed_at": fields.Datetime.now(),
                         "raw_response": json.dumps([answer.raw.get("message")], ensure_ascii=False),
                     }
                 )
             else:
                 remaining |= check
+        (self - remaining)._notify_finished_requests()
         return remaining.with_env(self.env)
 
-    def _mark_failed(self, message):
+    def _mark_failed(self, message, kind=False):
+        """Fail these checks with ``message`` (``kind`` one of ``FAILURES``)."""
         if not self:
             return
         self._lock_rows()
-        self.write({"state": "failed", "error_message": message})
+        self.write({"state": "failed", "error_message": message, "failure_kind": kind})
+        self._notify_finished_requests()
+
+    def _notify_finished_requests(self):
+        """Tell the officers whose requests these checks finished."""
+        self.request_id._notify_if_finished()
 
     def _lock_rows(self):
         """Lock these rows before writing answers into them.
@@ -280,31 +424,48 @@ class DuplicationCheck(models.Model):
 
     def _officer_message(self, exc):
         """Say what went wrong in words an officer can act on (no PII)."""
+        return self._failure_of(exc)[1]
+
+    def _failure_of(self, exc):
+        """``(kind, message)`` of a DCIError met sending a search."""
+        if isinstance(exc, PeerServerError):
+            return "ibr_error", self.env._(
+                "The IBR failed to handle the search: it answered HTTP %(status)s (a server "
+                "error on its side). Retry later; if it persists, tell the IBR's operator.",
+                status=exc.peer_status,
+            )
         if isinstance(exc, ServiceUnavailable):
-            return self.env._(
+            return "unreachable", self.env._(
                 "The IBR could not be reached or did not answer in time (%(reason)s). Retry later.",
                 reason=exc.message,
             )
         if exc.code in ("err.request.unauthorized", "err.request.forbidden") or (
             isinstance(exc, PeerRejected) and exc.http_status in (401, 403)
         ):
-            return self.env._(
-                "The IBR did not accept our credentials (%(code)s): %(reason)s. Check the "
-                "connection's authentication and signing key.",
+            return "refused", self.env._(
+                "The IBR did not accept our credentials (%(code)s): %(reason)s. Ask an "
+                "administrator to check the connection's authentication and signing key.",
                 code=exc.code,
                 reason=exc.message,
             )
         if isinstance(exc, PeerRejected):
-            return self.env._(
+            return "refused", self.env._(
                 "The IBR refused the search (%(code)s): %(reason)s",
                 code=exc.code,
                 reason=exc.message,
             )
+        if isinstance(exc, SignatureMissing | SignatureInvalid | SenderInvalid | ReceiverInvalid):
+            return "answer_refused", self.env._(
+                "The IBR's answer was refused: %(reason)s (%(code)s). Ask an administrator to "
+                "check the connection's trusted IBR sender and its keys.",
+                reason=exc.message,
+                code=exc.code,
+            )
         if isinstance(exc, EnvelopeError):
-            return self.env._(
+            return "unreadable", self.env._(
                 "The IBR answered something we cannot read: %(reason)s", reason=exc.message
             )
-        return self.env._(
+        return "refused", self.env._(
             "The search failed (%(code)s): %(reason)s", code=exc.code, reason=exc.message
         )
 
@@ -346,18 +507,28 @@ class DuplicationCheck(models.Model):
         orphan items as ``(item, reason)`` pairs for the caller to log."""
         items = response.search_response
         matched = self._match_items(items, response.transaction_id, response.correlation_id)
-        self.browse().union(*matched)._lock_rows()
+        touched = self.browse().union(*matched)
+        touched._lock_rows()
         orphans = []
         for item, check in zip(items, matched, strict=True):
             if not check:
                 orphans.append((item, "no check has this reference, transaction or correlation id"))
             elif sender and check.data_source_id.ibr_sender_id != sender:
                 orphans.append((item, f"sender {sender.sender_id} does not answer for this check"))
-            elif check.state != "checking":
+            elif not check._awaits_answer():
                 orphans.append((item, f"the check is {check.state}, not waiting for an answer"))
             else:
                 check._process_ibr_search_result(item)
+        touched.filtered(lambda c: c.state in ("completed", "failed"))._notify_finished_requests()
         return orphans
+
+    def _awaits_answer(self):
+        """Waiting, or failed only because a delivery of its answer was
+        refused (the IBR may send it again once we can verify it)."""
+        self.ensure_one()
+        return self.state == "checking" or (
+            self.state == "failed" and self.failure_kind == "answer_refused"
+        )
 
     @api.model
     def _apply_answer(self, response, sender):
@@ -390,6 +561,7 @@ class DuplicationCheck(models.Model):
             self.write(
                 {
                     "state": "failed",
+                    "failure_kind": "unreadable",
                     "result": False,
                     "matched_programs": False,
                     "error_message": self.env._(
@@ -404,24 +576,27 @@ class DuplicationCheck(models.Model):
         vals = {"raw_response": json.dumps(pages, ensure_ascii=False)}
         if outcome.status == "succ":
             answered = _pages_by_number(pages)
-            vals["pages_received"] = len(answered)
+            vals.update(pages_received=len(answered), pages_total=outcome.total_pages)
             if len(answered) >= outcome.total_pages:  # pages may come in any order
+                ordered = [answered[n] for n in sorted(answered)]
                 merged = (
-                    outcome.interpretation
-                    if len(answered) == 1
-                    else self._merge_pages(answered[n] for n in sorted(answered))
+                    outcome.interpretation if len(answered) == 1 else self._merge_pages(ordered)
                 )
                 vals.update(
                     state="completed",
                     result=merged.result,
+                    result_source=self.result_source or "search",
                     record_count=merged.record_count,
                     matched_programs="\n".join(merged.programmes) or False,
                     completed_at=fields.Datetime.now(),
                     error_message=False,
+                    failure_kind=False,
                 )
+                self._store_matches(ordered)
         elif outcome.status == "rjct":
             vals.update(
                 state="failed",
+                failure_kind="rejected",
                 result=False,
                 matched_programs=False,
                 error_message=self.env._(
@@ -431,6 +606,17 @@ class DuplicationCheck(models.Model):
                 ),
             )
         self.write(vals)
+
+    def _store_matches(self, pages):
+        """One match line per enrolment of every record of these answer pages."""
+        records = [
+            record
+            for page in pages
+            for record in ((page.get("data") or {}).get("reg_records") or [])
+        ]
+        lines = match_lines(records, self.identifier_type, self.identifier_value)
+        matches = self.env["spp.dci.duplication.match"].sudo()
+        matches.create([matches._vals(self.id, line) for line in lines])
 
     def _merge_pages(self, pages):
         """The result of a whole answer: its ``succ`` pages read and merged.
@@ -490,6 +676,7 @@ class DuplicationCheck(models.Model):
         self.env["spp.dci.ibr.transaction"]._retry_on_conflict(
             self.env["spp.dci.callback.orphan"]._reconcile
         )
+        self.env["spp.dci.check.request"]._cron_notify_finished()
         now = fields.Datetime.now()
         for connection in (
             self.env["spp.dci.ibr.connection"]
@@ -518,9 +705,10 @@ class DuplicationCheck(models.Model):
                 stale = stale.filtered(lambda c: c.state == "checking")
             stale._mark_failed(
                 self.env._(
-                    "No answer from the IBR within %(minutes)s minutes. Retry the check.",
-                    minutes=connection.stale_after_minutes,
-                )
+                    "No answer from the IBR within %(delay)s. Retry the check.",
+                    delay=_minutes_text(self.env, connection.stale_after_minutes),
+                ),
+                "no_answer",
             )
 
     def _request_status(self, connection, limit):

@@ -69,6 +69,9 @@ class IbrSender(models.Model):
     notes = fields.Text()
     key_ids = fields.One2many("spp.dci.ibr.sender.key", "sender_id", string="Keys")
     published_key_count = fields.Integer(compute="_compute_published_key_count")
+    delivery_log_ids = fields.One2many(
+        "spp.dci.delivery.log", "sender_id", string="Refused Deliveries", readonly=True
+    )
     callback_token = fields.Char(
         groups="base.group_system",
         help="Optional: when set, this IBR's callbacks must also carry "

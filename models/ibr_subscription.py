@@ -305,6 +305,7 @@ class DciIbrSubscription(models.Model):
                 result=results.get(check.result, check.result or "-"),
             ),
             subtype_xmlid="mail.mt_note",
+            author_id=self.env.ref("base.partner_root").id,  # the system, whoever received it
         )
         return check.with_env(self.env)
 

@@ -115,7 +115,7 @@ class IbrTransaction(models.Model):
         try:
             connection = batch._ensure_runnable(connection)
         except UserError as exc:  # a configuration problem: fail the batch, don't spin
-            batch._mark_failed(str(exc))
+            batch._mark_failed(str(exc), "configuration")
             return self._claim_queued()
         txn = self.create(
             {
@@ -177,19 +177,19 @@ class IbrTransaction(models.Model):
     def _apply_sync_answer(self, checks, answer):
         checks._apply_answer(answer.message, self.connection_id.ibr_sender_id)
         checks.filtered(lambda c: c.state == "checking")._mark_failed(
-            self.env._("The IBR's answer did not cover this check.")
+            self.env._("The IBR's answer did not cover this check."), "unreadable"
         )
 
     def _fail(self, exc):
         """The IBR refused the message or could not be reached: its waiting checks fail."""
         if isinstance(exc, DCIError):
             _logger.info("IBR transaction %s failed: %s", self.id, exc.code)
-            message = self.env["spp.dci.duplication.check"]._officer_message(exc)
+            kind, message = self.env["spp.dci.duplication.check"]._failure_of(exc)
         else:
-            message = str(exc)
+            kind, message = "configuration", str(exc)
 
         def record():
-            self.check_ids.filtered(lambda c: c.state == "checking")._mark_failed(message)
+            self.check_ids.filtered(lambda c: c.state == "checking")._mark_failed(message, kind)
             self.write({"state": "failed", "error_message": message})
 
         self._retry_on_conflict(record)

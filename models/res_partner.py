@@ -7,7 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..dci.errors import DCIError
-from .duplication_check import RESULTS
+from .duplication_check import RESULT_RANK, RESULTS
 
 _logger = logging.getLogger(__name__)
 
@@ -56,9 +56,17 @@ class ResPartner(models.Model):
     )
     dci_last_result = fields.Selection(
         RESULTS,
-        string="Latest IBR Result",
+        string="IBR Result",
         compute="_compute_dci_latest",
         groups="spp_dci_client_ibr.group_ibr_viewer",
+        help="The worst of the latest results of each IBR.",
+    )
+    dci_latest_check_ids = fields.Many2many(
+        "spp.dci.duplication.check",
+        string="Latest IBR Results",
+        compute="_compute_dci_latest",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+        help="The latest completed check of each IBR.",
     )
 
     dci_subscription_ids = fields.One2many(
@@ -74,15 +82,17 @@ class ResPartner(models.Model):
         counts = dict(
             checks._read_group([("partner_id", "in", self.ids)], ["partner_id"], ["__count"])
         )
-        latest = {}
+        latest = {}  # partner id -> {connection id: its latest completed check}
         for check in checks.search(
             [("partner_id", "in", self.ids), ("state", "=", "completed")],
             order="completed_at desc, id desc",
         ):
-            latest.setdefault(check.partner_id.id, check.result)
+            latest.setdefault(check.partner_id.id, {}).setdefault(check.data_source_id.id, check)
         for partner in self:
+            mine = checks.union(*latest.get(partner.id, {}).values())
             partner.dci_check_count = counts.get(partner, 0)
-            partner.dci_last_result = latest.get(partner.id, False)
+            partner.dci_latest_check_ids = mine
+            partner.dci_last_result = max(mine.mapped("result"), key=RESULT_RANK.get, default=False)
 
     def _get_ibr_identifiers(self):
         """Hook: the ``(type, value)`` identifiers of this registrant that can be
@@ -97,6 +107,25 @@ class ResPartner(models.Model):
             for line in self.sudo().dci_identifier_ids
             if line.status == "valid"
         ]
+
+    def _ibr_identifier_for(self, identifier_type):
+        """``(value, None)`` of this registrant's first identifier of that type,
+        else ``(None, reason)``: why there is nothing to send, for the officer."""
+        self.ensure_one()
+        identifiers = self._get_ibr_identifiers()
+        for id_type, value in identifiers:
+            if id_type == identifier_type:
+                return value, None
+        if not identifier_type:
+            return None, self.env._("no identifier type chosen")
+        others = sorted({id_type for id_type, _value in identifiers})
+        if others:
+            return None, self.env._(
+                "no identifier of type %(type)s (has: %(others)s)",
+                type=identifier_type,
+                others=", ".join(others),
+            )
+        return None, self.env._("no identifier of type %(type)s", type=identifier_type)
 
     def action_view_dci_checks(self):
         self.ensure_one()

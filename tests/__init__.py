@@ -6,6 +6,7 @@ from . import (
     test_hostile_callbacks,
     test_ibr_operations,
     test_ibr_sender,
+    test_officer_experience,
     test_openspp_parity,
     test_outbox,
 )

@@ -41,9 +41,16 @@ class TestCallbackApi(IbrCase):
         check = self.make_check(value=value)
         return check, self.mark_sent(check, **kwargs)
 
-    def assert_untouched(self, check):
-        self.assertEqual((check.state, check.result, check.pages_received), ("checking", False, 0))
+    def assert_untouched(self, check, refused=True):
+        """Nothing of the answer was applied, no replay row kept; a check whose
+        answer (naming its transaction) was refused says so, still open to it."""
+        self.assertEqual((check.result, check.pages_received), (False, 0))
+        self.assertFalse(check.sudo().raw_response)
         self.assertFalse(self.env["spp.dci.replay.entry"].search([]))
+        self.assertEqual(
+            (check.state, check.failure_kind),
+            ("failed", "answer_refused") if refused else ("checking", False),
+        )
 
     # -- the happy path ----------------------------------------------------
 
@@ -138,7 +145,7 @@ class TestCallbackApi(IbrCase):
         self.assert_refused(
             self.post(self.on_search_body([self.item(reference)])), 413, "err.request.bad"
         )
-        self.assert_untouched(check)
+        self.assert_untouched(check, refused=False)  # "t" is no transaction of ours
 
     def test_unsigned_only_in_development_mode(self):
         check, reference = self.waiting_check()
@@ -311,7 +318,7 @@ class TestCallbackApi(IbrCase):
             mute_logger("odoo.addons.spp_dci_client_ibr.models.callback_service"),
         ):
             self.assert_refused(self.post(body), 503, "err.service.unavailable")
-        self.assert_untouched(check)
+        self.assert_untouched(check, refused=False)  # a failure to apply is sent again
         self.assertEqual(self.post(body).status_code, 200)  # the IBR's retry is applied
         self.assertEqual(check.state, "completed")
 
@@ -330,7 +337,7 @@ class TestCallbackApi(IbrCase):
         third, ref3 = self.waiting_check()
         old = self.on_search_body([self.item(ref3)])  # the retired key no longer verifies
         self.assert_refused(self.post(old), 401, "err.signature.invalid")
-        self.assertEqual(third.state, "checking")
+        self.assertEqual((third.state, third.failure_kind), ("failed", "answer_refused"))
 
     # -- on-subscribe, JWKS, the runner's rights -----------------------------
 

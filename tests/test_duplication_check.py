@@ -237,18 +237,19 @@ class TestDuplicationCheck(IbrCase):
     # -- failures ----------------------------------------------------------------
 
     def test_simulated_ibr_failures_fail_the_check(self):
-        for failure, mode, text in [
-            ("err-ack", "async", "refused the search"),
-            ("http-500", "async", "could not be reached"),
-            ("http-500", "sync", "could not be reached"),
-            ("rjct", "sync", "rejected the search"),
-            ("bad-signature", "sync", "err.signature.invalid"),
-            ("unsigned", "sync", "err.signature.missing"),
+        for failure, mode, text, kind in [
+            ("err-ack", "async", "refused the search", "refused"),
+            ("http-500", "async", "answered HTTP 500", "ibr_error"),
+            ("http-500", "sync", "answered HTTP 500", "ibr_error"),
+            ("rjct", "sync", "rejected the search", "rejected"),
+            ("bad-signature", "sync", "err.signature.invalid", "answer_refused"),
+            ("unsigned", "sync", "err.signature.missing", "answer_refused"),
         ]:
             check = self.make_check()
             with mute_logger(*QUIET):
                 self.run_with(check, mode=mode, failures=[failure])
             self.assert_failed(check, text)
+            self.assertEqual(check.failure_kind, kind, failure)
 
     def test_scripted_ibr_failures_fail_the_check(self):
         def slow(_handler, _body):
@@ -359,23 +360,31 @@ class TestDuplicationCheck(IbrCase):
             failed.action_run_check()
         with self.assertRaises(UserError):
             self.make_check().action_retry()  # nothing to retry yet
-        first = (check.reference_id, check.transaction_id)
+        before = check.read(["state", "result", "reference_id", "transaction_id"])
         with IbrSimulator() as sim:
             self.use(sim, "sync")
-            (check | failed).action_retry()
+            action = (check | failed).action_retry()
             self.checks._cron_send_queued()
         self.assertEqual(sim.stats["requests"], 1)
-        self.assertEqual((check.state, failed.state), ("completed", "completed"))
-        self.assertFalse(failed.error_message)
-        self.assertNotEqual(check.reference_id, first[0])
-        self.assertNotEqual(check.transaction_id, first[1])
-        old_reference = check.reference_id
-        check.action_reset_to_draft()
-        self.assertEqual(
-            (check.state, check.result, check.reference_id, check.transaction_id),
-            ("ready", False, False, False),
-        )
-        # a late answer to the abandoned attempt is not applied to the reset check
+        # the attempts before are kept as they were: history, never erasure
+        self.assertEqual(check.read(["state", "result", "reference_id", "transaction_id"]), before)
+        self.assertEqual((failed.state, failed.failure_kind), ("failed", "ibr_error"))
+        self.assertFalse(check.is_latest or failed.is_latest)
+        again = self.checks.search(action["domain"])
+        self.assertEqual(again.previous_check_id, check | failed)
+        self.assertEqual(set(again.mapped("state")), {"completed"})
+        self.assertEqual(set(again.mapped("attempt")), {2})
+        self.assertTrue(all(again.mapped("is_latest")))
+        self.assertNotEqual(again.sorted("id")[0].reference_id, before[0]["reference_id"])
+        # Reset to Ready on a waiting attempt: closed as replaced, a new one is ready
+        waiting = self.make_check()
+        self.mark_sent(waiting, transaction_id="txn-reset")
+        old_reference = waiting.reference_id
+        fresh = self.checks.browse(waiting.action_reset_to_draft()["res_id"])
+        self.assertEqual((waiting.state, waiting.failure_kind), ("failed", "replaced"))
+        self.assertEqual((fresh.state, fresh.previous_check_id), ("ready", waiting))
+        self.assertEqual(fresh.sudo().identifier_value, waiting.sudo().identifier_value)
+        # a late answer to the replaced attempt is kept as unmatched, applied to neither
         late = SearchResponse.model_validate(
             {
                 "transaction_id": "t",
@@ -384,15 +393,29 @@ class TestDuplicationCheck(IbrCase):
             }
         )
         self.assertTrue(self.checks._apply_search_response(late, self.sender))
-        self.assertEqual(check.state, "ready")
+        self.assertEqual((waiting.state, fresh.state), ("failed", "ready"))
+        # a queued check goes back to ready: nothing was sent, nothing to keep
+        queued = self.make_check()
+        queued.action_run_check()
+        self.assertIs(queued.action_reset_to_draft(), True)
+        self.assertEqual((queued.state, queued.attempt), ("ready", 1))
 
-    def test_enrolled_precheck(self):
+    def test_enrolled_precheck_completes_only_what_the_search_would_say(self):
         self.connection.use_enrolled_precheck = True
-        known, unknown = self.make_check(value="1000000001"), self.make_check(value="1000000003")
-        sim = self.run_with(known | unknown, mode="sync")
-        self.assertEqual((unknown.state, unknown.result), ("completed", "no_match"))
-        self.assertEqual(known.result, "confirmed_match")
-        self.assertEqual(sim.stats["requests"], 3)  # two pre-checks, one search for the rest
+        enrolled = self.make_check(value="1000000001")
+        ended = self.make_check(value="1000000002")  # an ended enrolment: a possible match
+        unknown = self.make_check(value="1000000003")
+        sim = self.run_with(enrolled | ended | unknown, mode="sync")
+        self.assertEqual(
+            [(c.result, c.result_source) for c in (enrolled, ended, unknown)],
+            [
+                ("confirmed_match", "precheck"),  # "yes": what the full search would say
+                ("possible_match", "search"),  # "no" decides nothing: searched
+                ("no_match", "search"),
+            ],
+        )
+        self.assertEqual(sim.stats["requests"], 4)  # three pre-checks, one search for two
+        self.assertEqual(ended.record_count, 1)
 
     # -- scheduled jobs -----------------------------------------------------------
 
@@ -496,15 +519,17 @@ class TestDuplicationCheck(IbrCase):
         self.assertEqual((mine.state, mine.result), ("completed", "no_match"))
         orphan = self.env["spp.dci.callback.orphan"].search([("reference_id", "=", "not-ours")])
         self.assertEqual(len(orphan), 1)
-        mine.action_reset_to_draft()
-        mine.action_queue()
-        self.assertEqual(mine.state, "queued")
+        fresh = self.checks.browse(mine.action_reset_to_draft()["res_id"])
+        fresh.action_queue()
+        self.assertEqual((mine.state, fresh.state), ("completed", "queued"))
 
     def test_personal_data_is_gated(self):
         check = self.make_check()
-        for name in ("identifier_value", "matched_programs", "raw_response"):
+        for name in ("identifier_value", "matched_programs", "raw_response", "match_ids"):
             with self.assertRaises(AccessError):
                 check.with_user(self.viewer).read([name])
+        with self.assertRaises(AccessError):  # what the IBR said of a person
+            self.env["spp.dci.duplication.match"].with_user(self.viewer).search([])
         self.assertEqual(check.with_user(self.viewer).read(["result"])[0]["result"], False)
         self.assertEqual(check.with_user(self.officer).identifier_value, "1000000001")
         for user, visible in ((self.viewer, False), (self.officer, True), (self.manager, True)):
@@ -512,7 +537,8 @@ class TestDuplicationCheck(IbrCase):
             for view_type in ("form", "list"):
                 arch = etree.fromstring(views["views"][view_type]["arch"])
                 fields = set(arch.xpath("//field/@name"))
-                names = ("identifier_value", "matched_programs", "raw_response")
+                names = ("identifier_value", "matched_programs", "raw_response_pretty")
+                names += ("match_ids",)
                 if view_type == "list":
                     names = ("identifier_value",)
                 for name in names:
@@ -579,10 +605,11 @@ class TestDuplicationCheck(IbrCase):
             started = time.perf_counter()
             action = wizard.action_confirm()
             self.assertLess(time.perf_counter() - started, 1)
-            self.assertFalse(self.checks.search(action["domain"]), "the click creates no check")
-            self.assertIn("being queued", action["help"])
+            batch = action["params"]["next"]["domain"]
+            self.assertFalse(self.checks.search(batch), "the click creates no check")
+            self.assertIn("being queued", action["params"]["message"])
             self.checks._cron_send_queued()  # expands 2, sends them, expands 1, sends it
-        checks = self.checks.search(action["domain"])
+        checks = self.checks.search(batch)
         self.assertEqual(checks.partner_id, partners)
         self.assertEqual(
             sorted(checks.mapped("result")), ["confirmed_match", "no_match", "possible_match"]
@@ -623,7 +650,7 @@ class TestDuplicationCheck(IbrCase):
             )
             action = wizard.action_confirm()
             self.checks._cron_send_queued()
-        created = self.checks.search(action["domain"])
+        created = self.checks.search(action["params"]["next"]["domain"])
         self.assertEqual(
             sorted(created.mapped(lambda c: (c.partner_id.name, c.identifier_value, c.result))),
             [
@@ -712,11 +739,14 @@ class TestDuplicationCheck(IbrCase):
             self.assertIn("NID: 2 registrant(s)", many.available_identifiers)
             action = many.action_confirm()
             self.checks._cron_send_queued()
-            created = self.checks.search(action["domain"])
+            created = self.checks.search(action["params"]["next"]["domain"])
             self.assertEqual(created.partner_id, self.partner | self.partner2)
             self.assertEqual(sim.stats["requests"], 1)  # one batch
             self.assertEqual(sorted(created.mapped("result")), ["confirmed_match", "no_match"])
-            self.assertIn("1 registrant(s) had no NID", action["help"])
+            self.assertIn(
+                "2 check(s) queued, 1 registrant(s) skipped.\n1 × no identifier of type NID",
+                action["params"]["message"],
+            )
             nobody = wizards.create(
                 {"partner_ids": [(6, 0, self.partner.ids)], "identifier_type": "BRN"}
             )
@@ -734,6 +764,6 @@ class TestDuplicationCheck(IbrCase):
                     "identifier_type": "NID",
                 }
             ).action_confirm()
-        queued = self.checks.search(action["domain"])
+        queued = self.checks.search(action["params"]["next"]["domain"])
         self.assertTrue(trigger.called)
         self.assertEqual(queued.mapped("state"), ["queued", "queued"])

@@ -1,11 +1,18 @@
-"""Check one or many registrants in the IBR, choosing the identifier to search."""
+"""Check one or many registrants in the IBR, choosing the identifier to search.
+
+Before the officer confirms, the wizard lists, registrant by registrant,
+the value that will be sent or why the registrant will be skipped; a value
+typed there is used for this check and, where the registrants' identifiers
+are this module's own lines (no OpenSPP ``reg_ids``), kept on the registrant.
+"""
 
 import json
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 SAMPLE = 1000  # registrants whose identifiers the wizard summarises
+PREVIEW = 200  # registrants listed one by one before the officer confirms
 
 
 class IbrCheckWizard(models.TransientModel):
@@ -20,7 +27,10 @@ class IbrCheckWizard(models.TransientModel):
         "spp.dci.ibr.connection",
         string="IBR Connection",
         required=True,
-        default=lambda self: self.env["spp.dci.ibr.connection"].search([], limit=1),
+        domain=[("is_ready", "=", True)],
+        default=lambda self: self.env["spp.dci.ibr.connection"].search(
+            [("is_ready", "=", True)], limit=1
+        ),
     )
     identifier_type = fields.Char(required=True, help="Which identifier to search by, e.g. NID.")
     identifier_value = fields.Char(
@@ -28,6 +38,17 @@ class IbrCheckWizard(models.TransientModel):
     )
     available_identifiers = fields.Text(compute="_compute_available_identifiers")
     partner_count = fields.Integer(compute="_compute_available_identifiers")
+    line_ids = fields.One2many(
+        "spp.dci.check.wizard.line",
+        "wizard_id",
+        string="What Will Be Sent",
+        compute="_compute_line_ids",
+        store=True,
+        readonly=False,
+    )
+    send_count = fields.Integer(string="Will Be Checked", compute="_compute_counts")
+    skip_count = fields.Integer(string="Will Be Skipped", compute="_compute_counts")
+    preview_note = fields.Char(compute="_compute_counts")
 
     @api.depends("partner_ids", "selection_ids_json")
     def _compute_available_identifiers(self):
@@ -39,7 +60,10 @@ class IbrCheckWizard(models.TransientModel):
             for partner in sample:
                 for id_type in dict(partner._get_ibr_identifiers()):
                     types[id_type] = types.get(id_type, 0) + 1
-            lines = [f"{t}: {n} registrant(s)" for t, n in sorted(types.items())]
+            lines = [
+                self.env._("%(type)s: %(n)s registrant(s)", type=t, n=n)
+                for t, n in sorted(types.items())
+            ]
             if len(partners) > SAMPLE:
                 lines.insert(
                     0,
@@ -51,6 +75,42 @@ class IbrCheckWizard(models.TransientModel):
                 )
             wizard.available_identifiers = "\n".join(lines)
 
+    @api.depends("partner_ids", "selection_ids_json", "identifier_type")
+    def _compute_line_ids(self):
+        for wizard in self:
+            id_type = (wizard.identifier_type or "").strip()
+            commands = [Command.clear()]
+            for partner in wizard._selection()._origin[:PREVIEW]:
+                value, reason = partner._ibr_identifier_for(id_type)
+                commands.append(
+                    Command.create(
+                        {
+                            "partner_id": partner.id,
+                            "identifier_value": value or False,
+                            "found_value": value or False,
+                            "skip_reason": reason or False,
+                        }
+                    )
+                )
+            wizard.line_ids = commands
+
+    @api.depends("line_ids.identifier_value", "partner_count")
+    def _compute_counts(self):
+        for wizard in self:
+            sent = len(wizard.line_ids.filtered("identifier_value"))
+            wizard.send_count = sent
+            wizard.skip_count = len(wizard.line_ids) - sent
+            wizard.preview_note = (
+                self.env._(
+                    "Counted among the first %(n)s of %(total)s registrants; the others are "
+                    "checked or skipped likewise, and the summary says how many.",
+                    n=len(wizard.line_ids),
+                    total=wizard.partner_count,
+                )
+                if wizard.partner_count > len(wizard.line_ids)
+                else False
+            )
+
     def _selection(self):
         """The selected registrants, as they were selected. (Reading them without
         the archive filter also spares checking 50,000 records one by one.)"""
@@ -60,67 +120,97 @@ class IbrCheckWizard(models.TransientModel):
             return self.env["res.partner"].with_context(active_test=False).browse(ids)
         return self.with_context(active_test=False).partner_ids
 
-    @api.onchange("partner_ids", "identifier_type")
+    @api.onchange("partner_ids", "selection_ids_json", "identifier_type")
     def _onchange_prefill_value(self):
-        if len(self.partner_ids) == 1:
-            identifiers = self.partner_ids._origin._get_ibr_identifiers()
-            if not self.identifier_type and identifiers:
-                self.identifier_type = identifiers[0][0]
-            for id_type, value in identifiers:
-                if id_type == self.identifier_type:
-                    self.identifier_value = value
+        """Suggest the identifier type most of the selection has (the first
+        seen on a tie); for a single registrant, prefill its value."""
+        partners = self._selection()._origin
+        if not self.identifier_type:
+            counts = {}
+            for partner in partners[:SAMPLE]:
+                for id_type in dict(partner._get_ibr_identifiers()):
+                    counts[id_type] = counts.get(id_type, 0) + 1
+            if counts:
+                self.identifier_type = max(counts, key=counts.get)
+        if len(partners) == 1:
+            self.identifier_value = partners._ibr_identifier_for(self.identifier_type)[0]
+
+    def _typed_values(self):
+        """``{partner id: value}`` the officer typed or changed in the list
+        (or, for one registrant, in ``identifier_value``)."""
+        typed = {
+            line.partner_id.id: line.identifier_value.strip()
+            for line in self.line_ids
+            if (line.identifier_value or "").strip()
+            and line.identifier_value.strip() != (line.found_value or "")
+        }
+        partners = self._selection()
+        value = (self.identifier_value or "").strip()
+        if len(partners) == 1 and value and value != (self.line_ids[:1].found_value or ""):
+            typed[partners.id] = value
+        return typed
+
+    def _keep_typed_values(self, id_type, typed):
+        """Save typed values as the registrants' identifier lines, where the
+        registrants' identifiers are this module's lines (no ``reg_ids``)."""
+        partners = self.env["res.partner"].browse(list(typed))
+        if "reg_ids" in partners._fields or not typed:
+            return
+        lines = self.env["spp.dci.registrant.identifier"]
+        known = {
+            (line.partner_id.id, line.value)
+            for line in lines.sudo().search(
+                [("partner_id", "in", partners.ids), ("id_type", "=", id_type)]
+            )
+        }
+        lines.create(
+            [
+                {"partner_id": partner_id, "id_type": id_type, "value": value}
+                for partner_id, value in typed.items()
+                if (partner_id, value) not in known
+            ]
+        )
 
     def action_confirm(self):
-        """Queue the checks; for a large selection the send job creates them."""
+        """Queue the checks (a large selection's are created by the send job)
+        and say how many were queued and skipped."""
         self.ensure_one()
         checks = self.env["spp.dci.duplication.check"]
         id_type = (self.identifier_type or "").strip()
         connection = checks._ensure_runnable(self.connection_id)
-        typed = (self.identifier_value or "").strip()
         partners = self._selection()
         if not partners:
             raise UserError(self.env._("Select at least one registrant to check."))
-        if len(partners) == 1 and typed:
-            check = checks.create(
-                {
-                    "partner_id": partners.id,
-                    "identifier_type": id_type,
-                    "identifier_value": typed,
-                    "data_source_id": connection.id,
-                }
-            )
-            check.action_run_check()
-            domain = [("id", "=", check.id)]
-            help_text = False
-        else:
-            request = self.env["spp.dci.check.request"]._queue(partners, id_type, connection)
-            if request.state == "done" and not request.check_count:
-                raise UserError(
-                    self.env._(
-                        "None of the selected registrants has a %(type)s identifier. "
-                        "Pick another identifier type or enter the value.",
-                        type=id_type,
-                    )
-                )
-            domain = [("request_id", "=", request.id)]
-            if request.state == "pending":
-                help_text = self.env._(
-                    "The checks of %(n)s registrants are being queued: they appear here "
-                    "as the send job creates them.",
-                    n=request.partner_count,
-                )
-            elif request.skipped_count:
-                help_text = self.env._(
-                    "%(n)s registrant(s) had no %(type)s identifier and were not checked.",
-                    n=request.skipped_count,
+        if not id_type:
+            raise UserError(self.env._("Choose the identifier type to search by, e.g. NID."))
+        typed = self._typed_values()
+        self._keep_typed_values(id_type, typed)
+        request = self.env["spp.dci.check.request"]._queue(partners, id_type, connection, typed)
+        if request.state == "done" and not request.check_count:
+            raise UserError(
+                self.env._(
+                    "None of the selected registrants has an identifier of type %(type)s. "
+                    "Pick another identifier type, or type the values in the list.",
                     type=id_type,
                 )
-            else:
-                help_text = False
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "spp_dci_client_ibr.action_dci_duplication_check"
-        )
-        action["domain"] = domain
-        if help_text:
-            action["help"] = help_text
-        return action
+            )
+        return request._summary_notification()
+
+
+class IbrCheckWizardLine(models.TransientModel):
+    _name = "spp.dci.check.wizard.line"
+    _description = "Registrant to Check in IBR"
+
+    wizard_id = fields.Many2one("spp.dci.check.wizard", required=True, ondelete="cascade")
+    partner_id = fields.Many2one("res.partner", string="Registrant", required=True, readonly=True)
+    identifier_value = fields.Char(
+        string="Value to Send", help="Type a value to check a registrant that has none."
+    )
+    found_value = fields.Char(readonly=True)
+    skip_reason = fields.Char(string="Why Skipped", readonly=True)
+    will_send = fields.Boolean(compute="_compute_will_send")
+
+    @api.depends("identifier_value")
+    def _compute_will_send(self):
+        for line in self:
+            line.will_send = bool((line.identifier_value or "").strip())

@@ -1,0 +1,62 @@
+"""What an IBR found, as data: one line per enrolment of each record it returned.
+
+Lines are written when a check completes, from the records of all its
+pages (the core's :func:`~dci.interpret.match_lines` reads them). They are
+personal data: only the personal-data group may read them (access rules).
+"""
+
+from odoo import fields, models
+
+# MatchLine attribute -> field, for the text values the IBR gave
+_TEXT_FIELDS = (
+    "programme_id",
+    "programme_name",
+    "enrolment_status",
+    "enrolment_date",
+    "end_date",
+    "member_identifier",
+    "person_name",
+    "sex",
+    "birth_date",
+    "identifiers",
+)
+
+
+class DuplicationMatch(models.Model):
+    _name = "spp.dci.duplication.match"
+    _description = "IBR Match (one enrolment the IBR returned)"
+    _order = "check_id desc, id"
+    _rec_name = "programme_name"
+
+    check_id = fields.Many2one(
+        "spp.dci.duplication.check", required=True, ondelete="cascade", index=True
+    )
+    partner_id = fields.Many2one(related="check_id.partner_id", string="Registrant", store=True)
+    connection_id = fields.Many2one(
+        related="check_id.data_source_id", string="IBR Connection", store=True
+    )
+    result = fields.Selection(related="check_id.result", string="Check Result", store=True)
+    check_date = fields.Datetime(related="check_id.check_date", store=True)
+    programme_id = fields.Char(string="Programme ID")
+    programme_name = fields.Char(string="Programme", index=True)
+    enrolment_status = fields.Char()
+    enrolment_date = fields.Char(help="As the IBR gave it.")
+    end_date = fields.Char(help="As the IBR gave it.")
+    enrolment_active = fields.Boolean(string="Active Enrolment")
+    same_identifier = fields.Boolean(
+        string="Same Identifier", help="The record carries the identifier we searched."
+    )
+    member_identifier = fields.Char(string="IBR Member ID")
+    person_name = fields.Char(string="Matched Person")
+    sex = fields.Char()
+    birth_date = fields.Char()
+    identifiers = fields.Char(string="Identifiers in the IBR")
+
+    @staticmethod
+    def _vals(check_id, line):
+        """Create values of one core ``MatchLine`` for check ``check_id``."""
+        vals = {name: getattr(line, name) or False for name in _TEXT_FIELDS}
+        vals.update(
+            check_id=check_id, enrolment_active=line.active, same_identifier=line.same_identifier
+        )
+        return vals
