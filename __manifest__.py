@@ -29,4 +29,7 @@
         "wizards/check_wizard_views.xml",
         "views/menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],
+    },
 }

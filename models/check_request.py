@@ -235,15 +235,17 @@ class CheckRequest(models.Model):
         waiting = self.filtered(lambda r: r.state == "done" and not r.notified_at)
         if not waiting:
             return
-        still_open = {
-            request
-            for (request,) in self.env["spp.dci.duplication.check"]
-            .sudo()
-            ._read_group(
-                [("request_id", "in", waiting.ids), ("state", "in", OPEN_STATES)], ["request_id"]
-            )
-        }
-        for request in waiting.filtered(lambda r: r not in still_open):
+        checks = self.env["spp.dci.duplication.check"]
+        checks.flush_model(["request_id", "state"])
+        # one statement; each NOT EXISTS stops at the first open check (partial index)
+        self.env.cr.execute(
+            """SELECT r.id FROM unnest(%s) AS r(id) WHERE NOT EXISTS (
+                   SELECT 1 FROM spp_dci_duplication_check c
+                    WHERE c.request_id = r.id AND c.state IN %s)""",
+            (waiting.ids, OPEN_STATES),
+        )
+        finished = self.browse([row[0] for row in self.env.cr.fetchall()])
+        for request in finished:
             request._notify_finished()
 
     def _notify_finished(self):

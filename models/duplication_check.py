@@ -195,6 +195,10 @@ class DuplicationCheck(models.Model):
 
     _reference_id_unique = models.UniqueIndex("(reference_id) WHERE reference_id IS NOT NULL")
     _queue_index = models.Index("(id) WHERE state = 'queued'")
+    # is a batch finished? (checked as its answers arrive): open checks by batch
+    _open_by_request_index = models.Index(
+        "(request_id) WHERE state IN ('ready', 'queued', 'checking')"
+    )
 
     @api.depends("partner_id", "identifier_type", "state")
     def _compute_display_name(self):

@@ -9,4 +9,5 @@ from . import (
     test_officer_experience,
     test_openspp_parity,
     test_outbox,
+    test_tours,
 )

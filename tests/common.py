@@ -73,8 +73,9 @@ class CommittingHttpCase(LoopbackRequests, HttpCase):
         cls.startClassPatcher(patch.object(Registry, "_lock", DummyRLock()))
 
 
-class IbrCase(LoopbackRequests, FastAPITransactionCase):
-    """An IBR sender we trust (Ed25519), a connection to it, two registrants."""
+class IbrFixtures:
+    """Test-class mixin: an IBR sender we trust (Ed25519), a connection to it,
+    two registrants, an officer and a viewer; the outbox commits as flushes."""
 
     @classmethod
     def setUpClass(cls):
@@ -178,3 +179,11 @@ class IbrCase(LoopbackRequests, FastAPITransactionCase):
             entry["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
         entry.update(extra)
         return entry
+
+
+class IbrCase(IbrFixtures, LoopbackRequests, FastAPITransactionCase):
+    """The fixtures, with the OCA fastapi test client for the callback routes."""
+
+
+class IbrHttpCase(IbrFixtures, LoopbackRequests, HttpCase):
+    """The fixtures, with Odoo's HTTP server and a browser (tours)."""
