@@ -35,15 +35,17 @@ from .client import IbrClient
 from .errors import DCIError
 from .inbound import parse_body
 from .interpret import interpret_item
-from .keys import KeySet, SigningKey, parse_jwks, public_key_from_pem
+from .keys import KeySet, SigningKey, public_key_from_pem
 from .listener import ALL_ROUTES, CallbackListener
-from .netguard import FetchPolicy, fetch_json, read_capped
+from .netguard import FetchPolicy, read_capped
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
-from .trust import TrustedKeys
+from .trust import TrustedKeys, fetch_jwks
 
 CLI_SENDER_ID = "dci-cli"
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+# An integrator's peers (registry, simulator, Odoo) are often on their own machine or network.
+LOCAL_FETCH = FetchPolicy(allow_private=True)
 
 
 def _say(text):
@@ -69,7 +71,7 @@ def _identifiers(args):
 
 def _registry_keys(jwks_url):
     try:
-        keys = parse_jwks(fetch_json(jwks_url, FetchPolicy(allow_private=True)))
+        keys = fetch_jwks(jwks_url, LOCAL_FETCH)
     except DCIError as exc:
         _say(
             f"warning: cannot use the registry's JWKS ({exc.message}); searching anyway, "
@@ -481,7 +483,7 @@ def cmd_notify(args):
 
 
 def cmd_jwks(args):
-    keys = parse_jwks(fetch_json(args.url, FetchPolicy(allow_private=True)))
+    keys = fetch_jwks(args.url, LOCAL_FETCH)
     if args.sender_id:
         keys = keys.for_sender(args.sender_id)
     for key in keys:
@@ -504,7 +506,7 @@ def cmd_verify(args):
         key = public_key_from_pem(Path(args.key).read_text())
         keys = KeySet(default=key)
     else:
-        keys = parse_jwks(fetch_json(args.jwks, FetchPolicy(allow_private=True)))
+        keys = fetch_jwks(args.jwks, LOCAL_FETCH)
     try:
         verified = verify_signature(
             envelope.get("signature"), envelope.get("header"), envelope.get("message", {}), keys.get
@@ -519,7 +521,7 @@ def cmd_verify(args):
 def cmd_simulate(args):
     client_keys = None
     if args.client_jwks:
-        client_keys = parse_jwks(fetch_json(args.client_jwks, FetchPolicy(allow_private=True)))
+        client_keys = fetch_jwks(args.client_jwks, LOCAL_FETCH)
     dataset = Dataset.load(args.dataset) if args.dataset else None
     with IbrSimulator(
         algorithm=args.algorithm,
