@@ -35,15 +35,18 @@ from .client import IbrClient
 from .errors import DCIError
 from .inbound import parse_body
 from .interpret import interpret_item
-from .keys import KeySet, SigningKey, parse_jwks, public_key_from_pem
+from .keys import KeySet, SigningKey, public_key_from_pem
 from .listener import ALL_ROUTES, CallbackListener
-from .netguard import FetchPolicy, fetch_json, read_capped
+from .netguard import FetchPolicy, read_capped
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
-from .trust import TrustedKeys
+from .trust import TrustedKeys, fetch_jwks
 
 CLI_SENDER_ID = "dci-cli"
+SIMULATOR_NAME = "IBR simulator"  # the name the banner suggests for the registry's records
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+# An integrator's peers (registry, simulator, Odoo) are often on their own machine or network.
+LOCAL_FETCH = FetchPolicy(allow_private=True)
 
 
 def _say(text):
@@ -69,7 +72,7 @@ def _identifiers(args):
 
 def _registry_keys(jwks_url):
     try:
-        keys = parse_jwks(fetch_json(jwks_url, FetchPolicy(allow_private=True)))
+        keys = fetch_jwks(jwks_url, LOCAL_FETCH)
     except DCIError as exc:
         _say(
             f"warning: cannot use the registry's JWKS ({exc.message}); searching anyway, "
@@ -481,7 +484,7 @@ def cmd_notify(args):
 
 
 def cmd_jwks(args):
-    keys = parse_jwks(fetch_json(args.url, FetchPolicy(allow_private=True)))
+    keys = fetch_jwks(args.url, LOCAL_FETCH)
     if args.sender_id:
         keys = keys.for_sender(args.sender_id)
     for key in keys:
@@ -504,7 +507,7 @@ def cmd_verify(args):
         key = public_key_from_pem(Path(args.key).read_text())
         keys = KeySet(default=key)
     else:
-        keys = parse_jwks(fetch_json(args.jwks, FetchPolicy(allow_private=True)))
+        keys = fetch_jwks(args.jwks, LOCAL_FETCH)
     try:
         verified = verify_signature(
             envelope.get("signature"), envelope.get("header"), envelope.get("message", {}), keys.get
@@ -517,9 +520,6 @@ def cmd_verify(args):
 
 
 def cmd_simulate(args):
-    client_keys = None
-    if args.client_jwks:
-        client_keys = parse_jwks(fetch_json(args.client_jwks, FetchPolicy(allow_private=True)))
     dataset = Dataset.load(args.dataset) if args.dataset else None
     with IbrSimulator(
         algorithm=args.algorithm,
@@ -528,17 +528,61 @@ def cmd_simulate(args):
         latency=args.latency / 1000,
         page_size=args.page_size,
         failures=args.fail or (),
-        client_jwks=client_keys,
+        client_jwks=args.client_jwks,
+        jwks_refresh_interval=args.jwks_refresh_interval,
+        key_file=args.key_file,
         callback_hosts=args.allow_callback_host or (),
         dataset=dataset,
     ) as sim:
-        print(f"IBR simulator at {sim.url} (JWKS {sim.jwks_url}); Ctrl-C stops it", flush=True)
+        if args.client_jwks and not len(sim.client_keys):
+            _say(_no_client_key_warning(sim.client_trust))
+        print(_simulator_banner(sim, args), flush=True)  # last: its end says "ready"
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
     return EXIT_OK
+
+
+def _simulator_banner(sim, args):
+    """Where the simulator is and what to enter on the registry side (tests read it)."""
+    kept = f"kept in {args.key_file}" if args.key_file else "new at every start: see --key-file"
+    checked = (
+        f"verified with the keys at {args.client_jwks}"
+        if args.client_jwks
+        else "not verified: see --client-jwks"
+    )
+    return "\n".join(
+        [
+            f"IBR simulator at {sim.url}",
+            f"sender id: {sim.sender_id}",
+            f"JWKS URL: {sim.jwks_url}",
+            f"signing key: {sim.signing_key.kid} ({kept})",
+            f"client requests: {checked}",
+            "",
+            "Registry side (Settings > Technical > DCI > Configuration):",
+            "  IBR Sender",
+            f"    Name: {SIMULATOR_NAME}",
+            f"    Sender ID: {sim.sender_id}",
+            f"    JWKS URL: {sim.jwks_url}",
+            "  IBR Connection",
+            f"    IBR Base URL: {sim.url}",
+            f"    IBR Receiver ID: {sim.sender_id}",
+            f"    Trusted IBR Sender: {SIMULATOR_NAME}",
+            "",
+            "Ctrl-C stops it.",
+        ]
+    )
+
+
+def _no_client_key_warning(trust):
+    why = trust.error or "it has no usable key"
+    return (
+        f"warning: no client key from {trust.url} ({why}); requests will be refused until "
+        "that JWKS has a key; it will be fetched again on the first request, then at most "
+        f"every {trust.limiter.min_interval:g} s"
+    )
 
 
 def _sending_options():
@@ -637,7 +681,23 @@ def build_parser():
     simulate.add_argument("--latency", type=float, default=0.0, help="milliseconds per request")
     simulate.add_argument("--page-size", type=int)
     simulate.add_argument("--dataset", help="JSON file of Beneficiary records")
-    simulate.add_argument("--client-jwks", help="verify requests against this JWKS URL")
+    simulate.add_argument(
+        "--client-jwks",
+        metavar="URL",
+        help="verify requests with the keys at this JWKS URL (fetched again for a new kid)",
+    )
+    simulate.add_argument(
+        "--jwks-refresh-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="fetch the client JWKS again at most this often (default 30)",
+    )
+    simulate.add_argument(
+        "--key-file",
+        metavar="PATH",
+        help="keep the signing key in this PEM file across restarts (made if absent, mode 0600)",
+    )
     simulate.add_argument(
         "--allow-callback-host",
         action="append",

@@ -7,8 +7,10 @@ algorithm name per key, and ``kid`` values of the form
 """
 
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -259,21 +261,32 @@ class SigningKey:
     @classmethod
     def generate(cls, sender_id, algorithm=ED25519, key_id=None):
         algorithm = normalise_algorithm(algorithm)
-        if algorithm == ED25519:
-            private = ed25519.Ed25519PrivateKey.generate()
-        else:
-            private = rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
         key_id = key_id or secrets.token_hex(4)
-        return cls(private, str(KeyId(sender_id, key_id, algorithm)))
+        return cls(_new_private_key(algorithm), str(KeyId(sender_id, key_id, algorithm)))
 
     @classmethod
     def from_pem(cls, pem, kid):
-        data = pem.encode() if isinstance(pem, str) else pem
-        try:
-            private = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError) as exc:
-            raise KeyFormatError(f"not an unencrypted PEM private key: {exc}") from None
-        return cls(private, kid)
+        return cls(_private_key_from_pem(pem), kid)
+
+    @classmethod
+    def from_file(cls, path, sender_id, algorithm=ED25519):
+        """Our key kept in the PEM file ``path``: read if it exists, else made and saved (0600).
+
+        Its key id is taken from the key's fingerprint, so the same file gives the same kid
+        at every start; a file holding a key of another algorithm is refused.
+        """
+        algorithm = normalise_algorithm(algorithm)
+        private = _read_key_file(path)
+        created = private is None
+        if created:
+            private = _new_private_key(algorithm)
+        held = PublicKey("", private.public_key())
+        if held.algorithm != algorithm:
+            raise KeyFormatError(f"key file {path} holds an {held.algorithm} key, not {algorithm}")
+        key = cls(private, str(KeyId(sender_id, held.fingerprint[:8], algorithm)))
+        if created:
+            _write_new_private(path, key.private_pem())
+        return key
 
     def private_pem(self):
         return self.private_key.private_bytes(
@@ -289,3 +302,37 @@ class SigningKey:
 
     def jwks(self):
         return {"keys": [self.public.to_jwk()]}
+
+
+def _new_private_key(algorithm):
+    if algorithm == ED25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    return rsa.generate_private_key(public_exponent=65537, key_size=MIN_RSA_BITS)
+
+
+def _private_key_from_pem(pem):
+    data = pem.encode() if isinstance(pem, str) else pem
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFormatError(f"not an unencrypted PEM private key: {exc}") from None
+
+
+def _read_key_file(path):
+    """The private key in ``path`` (Ed25519 or RSA), ``None`` when there is no such file."""
+    try:
+        private = _private_key_from_pem(Path(path).read_bytes())
+        _algorithm_of(private.public_key())  # an unusable key is refused naming the file
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise KeyFormatError(f"cannot read key file {path}: {exc.strerror}") from None
+    except KeyFormatError as exc:
+        raise KeyFormatError(f"key file {path}: {exc.message}") from None
+    return private
+
+
+def _write_new_private(path, pem):
+    """Write a new key file only its owner can read; never replace an existing one."""
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(pem)

@@ -2,18 +2,33 @@
 
 The Odoo shell implements :class:`TrustStore` over its sender records; the
 CLI, the simulator and the client trust the one peer they talk to through
-:class:`TrustedKeys`, or several through :class:`StaticTrustStore`. A store may refresh a
-sender's keys when a signature names a kid it does not know, at most once
-per ``min_interval`` seconds per sender (:class:`RefreshLimiter`).
+:class:`TrustedKeys` (or :class:`JwksKeys`, read from its JWKS), or several through
+:class:`StaticTrustStore`. A store may refresh a sender's keys when a signature names a
+kid it does not know, at most once per ``min_interval`` seconds per sender
+(:class:`RefreshLimiter`).
 """
 
 import threading
 import time
 from abc import ABC, abstractmethod
 
-from .errors import SenderInvalid
+from .errors import DCIError, SenderInvalid
+from .keys import KeySet, parse_jwks
+from .netguard import fetch_json
 
-__all__ = ["RefreshLimiter", "StaticTrustStore", "TrustStore", "TrustedKeys"]
+__all__ = [
+    "JwksKeys",
+    "RefreshLimiter",
+    "StaticTrustStore",
+    "TrustStore",
+    "TrustedKeys",
+    "fetch_jwks",
+]
+
+
+def fetch_jwks(url, policy=None):
+    """The :class:`~dci.keys.KeySet` published at ``url`` (a :class:`DCIError` if none)."""
+    return parse_jwks(fetch_json(url, policy))
 
 
 class TrustStore(ABC):
@@ -84,3 +99,34 @@ class TrustedKeys(TrustStore):
 
     def keys_for(self, sender_id):
         return self.keys
+
+
+class JwksKeys(TrustedKeys):
+    """The one peer we talk to, its keys read from its JWKS at ``url``.
+
+    Read when made, and again when a signature names a kid not in it: at most once per
+    ``min_interval`` seconds, the first time at once (a peer often makes its key after we
+    started). A failed read keeps the keys we had and says why in ``error``.
+    """
+
+    def __init__(self, url, min_interval=300, policy=None):
+        super().__init__(KeySet())
+        self.url = url
+        self.policy = policy
+        self.limiter = RefreshLimiter(min_interval)
+        self.error = None
+        self._read()
+
+    def refresh(self, sender_id):
+        if self.limiter.allow(self.url) and self._read():
+            return self.keys
+        return None
+
+    def _read(self):
+        try:
+            self.keys = fetch_jwks(self.url, self.policy)
+        except DCIError as exc:  # unreachable or unusable: signatures stay unverifiable
+            self.error = exc.message
+            return False
+        self.error = None
+        return True

@@ -7,9 +7,11 @@ Asynchronous searches are acknowledged at once and answered by signed
 ``on-search`` callbacks POSTed to the request's ``sender_uri`` from a worker
 thread, if that address is allowed: loopback, or a host in
 ``callback_hosts`` (the simulator is no relay to anywhere else). Every
-request is read by the inbound path (verified when ``client_jwks`` is given);
-whatever arrives is answered with JSON. ``failures`` injects faults:
-``err-ack``, ``http-500``, ``rjct``, ``drop``, ``duplicate``,
+request is read by the inbound path (verified when ``client_jwks`` is given: a
+key set, or the URL of the client's JWKS, read again when a request names a kid
+not in it); whatever arrives is answered with JSON. ``key_file`` keeps the
+simulator's signing key (and so its kid) across restarts. ``failures`` injects
+faults: ``err-ack``, ``http-500``, ``rjct``, ``drop``, ``duplicate``,
 ``bad-signature``, ``unsigned``.
 
 Besides search it implements subscribe (answered by ``on-subscribe``),
@@ -41,6 +43,7 @@ from ..errors import DCIError, EnvelopeError, SenderUriInvalid, ServiceUnavailab
 from ..httpserver import JsonRequestHandler
 from ..inbound import accept, parse_body, validate
 from ..keys import KeySet, SigningKey
+from ..netguard import FetchPolicy
 from ..replay import InMemoryReplayGuard
 from ..schemas import (
     CallbackHeader,
@@ -53,7 +56,7 @@ from ..schemas import (
     UnsubscribeRequest,
 )
 from ..signatures import sign_envelope
-from ..trust import TrustedKeys
+from ..trust import JwksKeys, TrustedKeys
 from .dataset import Dataset
 
 __all__ = ["FAILURES", "IbrSimulator"]
@@ -85,6 +88,8 @@ class IbrSimulator:
         page_size=None,
         failures=(),
         client_jwks=None,
+        jwks_refresh_interval=30,
+        key_file=None,
         callback_hosts=(),
         host="127.0.0.1",
         port=0,
@@ -93,14 +98,16 @@ class IbrSimulator:
         if unknown:
             raise ValueError(f"unknown failure modes: {', '.join(sorted(unknown))}")
         self.sender_id = sender_id
-        self.signing_key = SigningKey.generate(sender_id, algorithm)
+        self.signing_key = (
+            SigningKey.from_file(key_file, sender_id, algorithm)
+            if key_file
+            else SigningKey.generate(sender_id, algorithm)
+        )
         self.dataset = dataset or Dataset.sample()
         self.latency = latency
         self.page_size = page_size
         self.failures = frozenset(failures)
-        self.client_keys = (
-            client_jwks if isinstance(client_jwks, KeySet) or client_jwks is None else None
-        )
+        self.client_trust = _client_trust(client_jwks, jwks_refresh_interval)
         self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
         self.transactions = {}  # transaction_id / correlation_id -> SearchResponse dict
@@ -142,11 +149,20 @@ class IbrSimulator:
         with self._lock:
             self.stats[name] += 1
 
+    @property
+    def client_keys(self):
+        """The keys requests are verified with; ``None``: requests are not verified."""
+        return self.client_trust.keys if self.client_trust else None
+
+    @client_keys.setter
+    def client_keys(self, keys):
+        self.client_trust = TrustedKeys(keys) if keys is not None else None
+
     # -- searching ---------------------------------------------------------
 
     def read_request(self, raw, action, model, callback=False):
         """``(envelope, message)`` of a valid request (verified, with the client's JWKS)."""
-        if self.client_keys is None:
+        if self.client_trust is None:
             envelope = parse_body(raw)
             header_model = CallbackHeader if callback else RequestHeader
             header = validate(header_model, envelope["header"], "header")
@@ -158,7 +174,7 @@ class IbrSimulator:
             action=action,
             message_model=model,
             our_id=self.sender_id,
-            trust=TrustedKeys(self.client_keys),
+            trust=self.client_trust,
             replay_guard=self._guard,
             callback=callback,
         )
@@ -470,6 +486,17 @@ class IbrSimulator:
         thread = threading.Thread(target=target, args=args, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+def _client_trust(client_jwks, refresh_interval):
+    """How requests are verified: not at all, by a key set, or by the keys at a JWKS URL."""
+    if client_jwks is None:
+        return None
+    if isinstance(client_jwks, KeySet):
+        return TrustedKeys(client_jwks)
+    if isinstance(client_jwks, str):  # the client is usually on this machine or network
+        return JwksKeys(client_jwks, refresh_interval, FetchPolicy(allow_private=True))
+    raise TypeError("client_jwks is a KeySet or a JWKS URL")
 
 
 def _beneficiary_of(query):
