@@ -43,9 +43,7 @@ class DuplicationMatch(models.Model):
     enrolment_date = fields.Char(help="As the IBR gave it.")
     end_date = fields.Char(help="As the IBR gave it.")
     enrolment_active = fields.Boolean(string="Active Enrolment")
-    same_identifier = fields.Boolean(
-        string="Same Identifier", help="The record carries the identifier we searched."
-    )
+    same_identifier = fields.Boolean(help="The record carries the identifier we searched.")
     member_identifier = fields.Char(string="IBR Member ID")
     person_name = fields.Char(string="Matched Person")
     sex = fields.Char()
