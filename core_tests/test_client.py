@@ -82,6 +82,7 @@ def test_unreachable_ibr():
     with pytest.raises(ServiceUnavailable) as info:
         make_client("http://127.0.0.1:9").search(QUERIES, sender_uri="http://x/y")
     assert not isinstance(info.value, PeerServerError)  # not reached is not "failed"
+    assert "cannot be reached" in info.value.message
 
 
 def test_server_error_names_its_status(loopback):
@@ -90,6 +91,18 @@ def test_server_error_names_its_status(loopback):
         make_client(server.url).search(QUERIES, sender_uri="http://x/y")
     assert info.value.peer_status == 500
     assert "HTTP 500" in info.value.message
+
+
+def test_a_status_request_can_carry_a_chosen_id(loopback):
+    """The caller may record the request's id before the IBR can call back."""
+    server = loopback({"/registry/txn/status": reply(messages.ack("corr-s"))})
+    submission = make_client(server.url).request_txn_status(
+        "t-asked", sender_uri="http://cb.example/x", request_id="t-mine"
+    )
+    posted = json.loads(server.requests[0][3])["message"]
+    assert submission.transaction_id == posted["transaction_id"] == "t-mine"
+    assert posted["txnstatus_request"]["attribute_value"] == "t-asked"
+    assert submission.correlation_id == "corr-s"
 
 
 def _sync_answer(ibr_key, tamper=False):

@@ -174,6 +174,18 @@ def test_unknown_kid_refreshes_once_then_verifies(ed_key, policy, guard):
     assert fetches == [SENDER]  # within the interval: no second fetch
 
 
+def test_refresh_limiter_says_how_long_to_wait():
+    now = [100.0]
+    limiter = RefreshLimiter(min_interval=300, clock=lambda: now[0])
+    assert limiter.wait("s") == 0
+    assert limiter.allow("s")
+    now[0] = 340.0
+    assert limiter.wait("s") == 60 and not limiter.allow("s")
+    assert limiter.wait("other") == 0
+    now[0] = 400.0
+    assert limiter.wait("s") == 0 and limiter.allow("s")
+
+
 def test_other_senders_kid_is_refused(ed_key, policy, guard):
     other = SigningKey.generate("ibr.other", key_id="o1")
     trust = StaticTrustStore({SENDER: KeySet([ed_key.public]), "ibr.other": KeySet([other.public])})

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dci.errors import DCIError, ServiceUnavailable, UnsafeURL
+from dci.errors import DCIError, PrivateAddress, ServiceUnavailable, UnsafeURL
 from dci.netguard import FetchPolicy, check_address, check_url, fetch_json
 from dci.testing import LoopbackServer
 
@@ -37,6 +37,29 @@ def test_non_public_addresses_refused(address):
         check_address(address)
 
 
+@pytest.mark.parametrize(
+    "address,private",
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("::ffff:192.168.1.1", True),
+        ("224.0.0.1", False),
+        ("0.0.0.0", False),
+        ("::", False),
+    ],
+)
+def test_only_private_addresses_are_private(address, private):
+    """A PrivateAddress is what allow_private allows: an administrator is told so."""
+    with pytest.raises(UnsafeURL) as info:
+        check_address(address)
+    assert isinstance(info.value, PrivateAddress) is private
+    if private:
+        check_address(address, allow_private=True)
+    else:
+        with pytest.raises(UnsafeURL):
+            check_address(address, allow_private=True)
+
+
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "1.1.1.1"])
 def test_public_addresses_accepted(address):
     assert str(check_address(address)) == address
@@ -62,7 +85,7 @@ JWKS = json.dumps({"keys": []}).encode()
 
 def test_loopback_refused_before_any_request(loopback):
     server = loopback({"/jwks.json": (200, {}, JWKS)})
-    with pytest.raises(UnsafeURL):
+    with pytest.raises(PrivateAddress):
         fetch_json(server.url + "/jwks.json")
     with pytest.raises(UnsafeURL):
         fetch_json(server.url.replace("127.0.0.1", "localhost") + "/jwks.json")

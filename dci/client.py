@@ -149,8 +149,8 @@ class IbrClient:
         message = messages.unsubscribe_request(transaction_id or messages.new_id(), codes)
         return self.build("unsubscribe", message, total_count=len(codes), sender_uri=sender_uri)
 
-    def txn_status_envelope(self, wanted, *, by="transaction_id", sender_uri=None):
-        message = messages.txn_status_request(messages.new_id(), wanted, by=by)
+    def txn_status_envelope(self, wanted, *, by="transaction_id", sender_uri=None, request_id=None):
+        message = messages.txn_status_request(request_id or messages.new_id(), wanted, by=by)
         return self.build("txn-status", message, total_count=1, sender_uri=sender_uri)
 
     def enrollment_updates_envelope(self, beneficiaries, *, transaction_id=None):
@@ -207,13 +207,16 @@ class IbrClient:
         )
         return self._submit("/registry/unsubscribe", envelope)
 
-    def request_txn_status(self, transaction_id, *, sender_uri, correlation_id=None):
+    def request_txn_status(
+        self, transaction_id, *, sender_uri, correlation_id=None, request_id=None
+    ):
         """POST ``/registry/txn/status`` (asynchronous): the IBR answers with
         ``txn-on-status`` at ``sender_uri``. The returned :class:`Submission`
-        carries the status request's own transaction id."""
+        carries the status request's own transaction id: ``request_id``, or a
+        fresh one (give it to record it before the IBR can answer)."""
         by = "correlation_id" if correlation_id else "transaction_id"
         envelope = self.txn_status_envelope(
-            correlation_id or transaction_id, by=by, sender_uri=sender_uri
+            correlation_id or transaction_id, by=by, sender_uri=sender_uri, request_id=request_id
         )
         return self._submit("/registry/txn/status", envelope)
 

@@ -14,6 +14,7 @@ __all__ = [
     "KeyFormatError",
     "LengthRequired",
     "PeerRejected",
+    "PrivateAddress",
     "ReceiverInvalid",
     "ReplayDetected",
     "RequestTimeout",
@@ -152,6 +153,10 @@ class KeyFormatError(DCIError):
 
 class UnsafeURL(DCIError):
     """The URL may not be fetched (scheme or address not allowed)."""
+
+
+class PrivateAddress(UnsafeURL):
+    """The URL leads to a loopback, private or otherwise non-public address."""
 
 
 class ConfigurationError(DCIError):

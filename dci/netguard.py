@@ -22,7 +22,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import jsontext
-from .errors import BodyTooLarge, DCIError, ServiceUnavailable, UnsafeURL
+from .errors import BodyTooLarge, DCIError, PrivateAddress, ServiceUnavailable, UnsafeURL
 
 __all__ = [
     "FetchPolicy",
@@ -73,7 +73,8 @@ def _embedded_ipv4(ip):
 
 
 def check_address(address, allow_private=False):
-    """Raise :class:`UnsafeURL` unless ``address`` is a public unicast IP.
+    """Raise :class:`UnsafeURL` unless ``address`` is a public unicast IP
+    (:class:`PrivateAddress` for a non-public one, which ``allow_private`` allows).
 
     IPv6 forms that carry an IPv4 address (mapped, compatible, 6to4, Teredo,
     NAT64) are judged by that address, so none of them reaches a private one.
@@ -87,8 +88,10 @@ def check_address(address, allow_private=False):
     # A transition form goes where its IPv4 address says; other IPv6 addresses
     # are judged themselves (local-use NAT64, 64:ff9b:1::/48, lies in reserved ::/8).
     for candidate in (_embedded_ipv4(ip) if ip.version == 6 else []) or [ip]:
-        if not candidate.is_global or candidate.is_multicast or candidate.is_reserved:
-            raise UnsafeURL(f"address {ip} is not a public address")
+        if candidate.is_multicast or candidate.is_unspecified:  # no setting allows these
+            raise UnsafeURL(f"address {ip} is not a unicast address")
+        if not candidate.is_global or candidate.is_reserved:
+            raise PrivateAddress(f"address {ip} is not a public address")
     return ip
 
 

@@ -59,6 +59,14 @@ class RefreshLimiter:
             self._last[key] = now
             return True
 
+    def wait(self, key):
+        """Seconds until :meth:`allow` would allow ``key`` (0: now)."""
+        with self._lock:
+            last = self._last.get(key)
+            if last is None:
+                return 0
+            return max(0, self.min_interval - (self._clock() - last))
+
 
 class StaticTrustStore(TrustStore):
     """Senders and their key sets held in memory, optionally refreshable.

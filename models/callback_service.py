@@ -278,6 +278,9 @@ class DciCallbackService(models.AbstractModel):
 
     def _apply_txn_status(self, accepted, sender):
         """A status answer is applied like a late on-search, when it carries one."""
+        test_txn = getattr(accepted.message, "transaction_id", None)  # None: a bare rejection
+        if self.env["spp.dci.ibr.connection"]._note_test_callback(test_txn, sender):
+            return  # the answer to an administrator's connection test
         header, response = accepted.header, accepted.message
         if response is not None:
             try:

@@ -327,21 +327,7 @@ class DuplicationCheck(models.Model):
         if not connection:
             connection = self.env["spp.dci.ibr.connection"].get_default()
             self.write({"data_source_id": connection.id})
-        if not connection.active:
-            raise UserError(
-                self.env._("IBR connection %(name)s is archived.", name=connection.name)
-            )
-        if not connection.ibr_sender_id:  # async or sync: every answer must be verified
-            raise UserError(
-                self.env._(
-                    "IBR connection %(name)s has no trusted IBR sender, so none of its "
-                    "answers could be verified. Ask an administrator to set one on the "
-                    "connection (Settings > Technical > DCI > IBR Connections).",
-                    name=connection.name,
-                )
-            )
-        connection._signing_key()  # raises a UserError when there is none
-        return connection
+        return connection._ensure_ready()  # a UserError says what is missing, to whom
 
     def _assign_to(self, txn):
         """Give these checks their ids in outbox message ``txn``: from now on an

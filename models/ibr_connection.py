@@ -1,16 +1,33 @@
 """The outgoing side: how we reach one IBR, as which sender, signed with which key."""
 
+from datetime import timedelta
+
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..dci import messages
 from ..dci.auth import BearerToken, ClientCredentials
-from ..dci.client import IbrClient
-from ..dci.errors import DCIError
-from ..dci.keys import KeyId, SigningKey
+from ..dci.client import IbrClient, retrying_session
+from ..dci.errors import (
+    DCIError,
+    EnvelopeError,
+    PeerRejected,
+    PeerServerError,
+    ServiceUnavailable,
+    TooManyRequests,
+)
+from ..dci.keys import KeyId, KeySet, SigningKey, public_key_from_pem
+from ..dci.signatures import SignaturePolicy, sign_envelope, verify_signature
 from .dci_replay_entry import OdooReplayGuard
+from .ibr_sender import SENDER_MENU
+from .notify import notification
 
-CALLBACK_PATH = "/dci_api/ibr/on-search"
+API_ROOT = "/dci_api"  # root_path of the fastapi endpoint (data/fastapi_endpoint.xml)
+CALLBACK_PATH = API_ROOT + "/ibr/on-search"
+JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serves /ibr/jwks.json
 CALLBACK_ROUTES = ("on-search", "on-subscribe", "on-unsubscribe", "notify", "txn/on-status")
+CONNECTION_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
+TEST_TIMEOUT = 10  # seconds at most: an administrator waits for the answer
 
 
 class IbrConnection(models.Model):
@@ -39,6 +56,7 @@ class IbrConnection(models.Model):
         required=True,
     )
     callback_url = fields.Char(
+        string="Callback URL",
         help="Where the IBR sends on-search callbacks. Empty: this database's "
         "web.base.url + " + CALLBACK_PATH,
     )
@@ -84,6 +102,53 @@ class IbrConnection(models.Model):
     signing_public_key = fields.Text(readonly=True, copy=False)
     signing_private_key = fields.Text(groups="base.group_system", copy=False)
     has_signing_key = fields.Boolean(compute="_compute_has_signing_key")
+    signing_key_mismatch = fields.Boolean(
+        compute="_compute_signing_key_mismatch",
+        help="Our signing key was made for another sender ID or algorithm than the "
+        "connection's: rotate it.",
+    )
+    # what the IBR needs from us
+    our_jwks_url = fields.Char(
+        string="Our JWKS URL",
+        compute="_compute_our_urls",
+        help="Give it to the IBR: where it fetches our public keys to verify our requests.",
+    )
+    our_callback_url = fields.Char(
+        string="Our Callback URL",
+        compute="_compute_our_urls",
+        help="Where the IBR sends its search answers (on-search); the other callbacks go "
+        "beside it. Sent in every request, but an IBR may have to allow it first.",
+    )
+    our_callback_urls = fields.Text(
+        string="All Our Callback URLs",
+        compute="_compute_our_urls",
+        help="Every callback address of this connection, one per line.",
+    )
+    # may it be used: officers are offered only ready connections
+    is_ready = fields.Boolean(
+        string="Ready",
+        compute="_compute_readiness",
+        search="_search_is_ready",
+        help="Active, with a trusted IBR sender that has a key, and our own matching signing key.",
+    )
+    readiness = fields.Selection(
+        [("ready", "Ready"), ("not_ready", "Not ready")], compute="_compute_readiness"
+    )
+    config_problem = fields.Text(
+        string="Configuration Problem",
+        compute="_compute_readiness",
+        help="What is missing before this connection can be used (empty: ready).",
+    )
+    # the last "Test connection"
+    last_test_at = fields.Datetime(string="Last Test", readonly=True, copy=False)
+    last_test_ok = fields.Boolean(string="Last Test Passed", readonly=True, copy=False)
+    last_test_result = fields.Text(readonly=True, copy=False)
+    last_test_transaction_id = fields.Char(
+        string="Last Test Transaction ID", readonly=True, copy=False, index="btree_not_null"
+    )
+    last_test_callback_at = fields.Datetime(
+        string="Test Callback Received", readonly=True, copy=False
+    )
 
     _positive_numbers = models.Constraint(
         "CHECK(timeout > 0 AND page_size > 0 AND batch_size > 0 AND stale_after_minutes > 0)",
@@ -95,6 +160,197 @@ class IbrConnection(models.Model):
         for conn in self:
             conn.has_signing_key = bool(conn.signing_kid and conn.signing_public_key)
 
+    @api.depends("signing_kid", "our_sender_id", "signing_algorithm")
+    def _compute_signing_key_mismatch(self):
+        for conn in self:
+            conn.signing_key_mismatch = conn._signing_kid_mismatch()
+
+    def _signing_kid_mismatch(self):
+        """True when our key's id no longer names this sender ID and algorithm."""
+        self.ensure_one()
+        if not self.signing_kid:
+            return False
+        try:
+            kid = KeyId.parse(self.signing_kid)
+        except DCIError:
+            return True
+        return (kid.sender_id, kid.algorithm) != (self.our_sender_id, self.signing_algorithm)
+
+    @api.depends("callback_url")
+    def _compute_our_urls(self):
+        for conn in self:
+            conn.our_jwks_url = conn._our_jwks_url()
+            conn.our_callback_url = conn.get_callback_url()
+            conn.our_callback_urls = "\n".join(conn.get_callback_url(r) for r in CALLBACK_ROUTES)
+
+    def _our_base_url(self):
+        return self.env["ir.config_parameter"].sudo().get_param("web.base.url", "").rstrip("/")
+
+    def _our_jwks_url(self):
+        """Where the IBR fetches our keys: beside a configured on-search URL of
+        ours (the router serves ``/ibr/jwks.json`` too), else under web.base.url."""
+        self.ensure_one()
+        suffix = CALLBACK_PATH[len(API_ROOT) :]  # /ibr/on-search
+        if self.callback_url and self.callback_url.endswith(suffix):
+            return self.callback_url[: -len("on-search")] + "jwks.json"
+        return self._our_base_url() + JWKS_PATH
+
+    # -- readiness ------------------------------------------------------------
+
+    @api.depends(
+        "active",
+        "our_sender_id",
+        "signing_algorithm",
+        "signing_kid",
+        "signing_public_key",
+        "signing_private_key",
+        "ibr_sender_id.active",
+        "ibr_sender_id.public_key",
+        "ibr_sender_id.algorithm",
+        "ibr_sender_id.key_ids.state",
+    )
+    def _compute_readiness(self):
+        for conn in self:
+            problems = conn._config_problems()
+            conn.is_ready = not problems
+            conn.readiness = "not_ready" if problems else "ready"
+            conn.config_problem = "\n".join(map(_sentence, conn._problem_lines(problems)))
+
+    def _search_is_ready(self, operator, value):
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        wanted = {bool(v) for v in value}
+        if operator == "not in":
+            wanted = {True, False} - wanted
+        if len(wanted) != 1:
+            return [("id", "!=", False)] if wanted else [("id", "=", False)]
+        # what every ready connection has; the rest is judged record by record
+        candidates = self.search([("ibr_sender_id", "!=", False), ("signing_kid", "!=", False)])
+        ready = candidates.filtered("is_ready")
+        return [("id", "in" if True in wanted else "not in", ready.ids)]
+
+    def _config_problems(self):
+        """What keeps this connection from being used, as ``(what, fix)`` pairs
+        in an administrator's words; empty when it is ready."""
+        self.ensure_one()
+        problems = []
+        if not self.active:
+            problems.append((self.env._("it is archived"), self.env._("unarchive it")))
+        return problems + self._signing_problems() + self._sender_problems()
+
+    def _problem_lines(self, problems):
+        return [self.env._("%(what)s: %(fix)s.", what=what, fix=fix) for what, fix in problems]
+
+    def _signing_problems(self):
+        self.ensure_one()
+        if not (self.signing_kid and self.signing_public_key and self.sudo().signing_private_key):
+            return [
+                (
+                    self.env._("we have no signing key"),
+                    self.env._("generate one with Generate Signing Key on the connection"),
+                )
+            ]
+        if self._signing_kid_mismatch():
+            return [
+                (
+                    self.env._(
+                        "our signing key %(kid)s was made for another sender ID or algorithm "
+                        "than %(sender)s / %(alg)s",
+                        kid=self.signing_kid,
+                        sender=self.our_sender_id,
+                        alg=self.signing_algorithm,
+                    ),
+                    self.env._(
+                        "rotate it with Rotate Signing Key, then have the IBR fetch our JWKS "
+                        "at %(url)s",
+                        url=self._our_jwks_url(),
+                    ),
+                )
+            ]
+        return []
+
+    def _sender_problems(self):
+        self.ensure_one()
+        sender = self.ibr_sender_id
+        if not sender:
+            return [
+                (
+                    self.env._("no trusted IBR sender, so none of its answers could be verified"),
+                    self.env._("set a trusted IBR sender in the field Trusted IBR Sender"),
+                )
+            ]
+        if not sender.active:
+            return [
+                (
+                    self.env._("the trusted IBR sender %(name)s is archived", name=sender.name),
+                    self.env._("unarchive it or set another trusted IBR sender"),
+                )
+            ]
+        has_key = any(line.state == "published" for line in sender.key_ids) or (
+            sender.public_key and sender.algorithm
+        )
+        if not has_key:
+            return [
+                (
+                    self.env._(
+                        "the trusted IBR sender %(name)s has no public key to verify its answers",
+                        name=sender.name,
+                    ),
+                    self.env._(
+                        "set the JWKS URL the IBR publishes its keys at and click Fetch Public "
+                        "Key, or paste the IBR's PEM public key, on the sender (%(menu)s)",
+                        menu=SENDER_MENU,
+                    ),
+                )
+            ]
+        return []
+
+    def _ensure_ready(self):
+        """Raise a UserError unless this connection can be used now: in an
+        officer's words (ask an administrator) or an administrator's (what to
+        fix, and where). Returns the connection."""
+        self.ensure_one()
+        problems = self._config_problems()
+        if problems and not self.env.user.has_group("base.group_system"):
+            raise UserError(
+                self.env._(
+                    "The IBR connection %(name)s is not ready to use (%(what)s). Ask an "
+                    "administrator to fix it.",
+                    name=self.name,
+                    what="; ".join(what for what, _fix in problems),
+                )
+            )
+        if problems:
+            raise UserError(
+                self.env._(
+                    "The IBR connection %(name)s is not ready to use: %(problems)s Fix it in "
+                    "%(menu)s.",
+                    name=self.name,
+                    problems=" ".join(self._problem_lines(problems)),
+                    menu=CONNECTION_MENU,
+                )
+            )
+        self._signing_key()  # a stored key that cannot be read says so
+        return self
+
+    @api.onchange("our_sender_id", "signing_algorithm")
+    def _onchange_signing_identity(self):
+        """Changing who we are under an existing key: say the key must follow."""
+        if self._signing_kid_mismatch():
+            return {
+                "warning": {
+                    "title": self.env._("Rotate the signing key after saving"),
+                    "message": self.env._(
+                        "Our signing key %(kid)s was made for another sender ID or algorithm. "
+                        "After saving, click Rotate Signing Key and have the IBR fetch our "
+                        "JWKS at %(url)s: until then this connection cannot be used.",
+                        kid=self.signing_kid,
+                        url=self._our_jwks_url(),
+                    ),
+                }
+            }
+        return None
+
     @api.constrains("base_url", "callback_url", "oauth_token_url")
     def _check_urls(self):
         for conn in self:
@@ -104,8 +360,9 @@ class IbrConnection(models.Model):
 
     @api.model
     def get_default(self):
-        """The first active connection, or a UserError that says what to configure."""
-        conn = self.search([], limit=1)
+        """The first ready connection (else the first active one, which then says
+        what it lacks), or a UserError that says what to configure."""
+        conn = self.search([("is_ready", "=", True)], limit=1) or self.search([], limit=1)
         if not conn:
             raise UserError(
                 self.env._(
@@ -134,13 +391,13 @@ class IbrConnection(models.Model):
             if url.endswith("/on-search"):
                 return url[: -len("on-search")] + route
             return url.rstrip("/") + "/" + route
-        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
-        return base.rstrip("/") + CALLBACK_PATH[: -len("on-search")] + route
+        return self._our_base_url() + CALLBACK_PATH[: -len("on-search")] + route
 
     # -- keys ---------------------------------------------------------------
 
     def action_generate_signing_key(self):
-        """Create a new signing key pair; the old one stops signing at once."""
+        """Create a new signing key pair; the old one stops signing at once.
+        Says which key it is and where the IBR must fetch it."""
         for conn in self:
             key = SigningKey.generate(conn.our_sender_id, conn.signing_algorithm)
             conn.sudo().write(
@@ -150,7 +407,20 @@ class IbrConnection(models.Model):
                     "signing_private_key": key.private_pem(),
                 }
             )
-        return True
+        return notification(
+            self.env._("Signing key generated"),
+            "\n".join(
+                self.env._(
+                    "%(name)s now signs with key %(kid)s. The IBR must fetch our JWKS at "
+                    "%(url)s before it accepts requests signed with it.",
+                    name=conn.name,
+                    kid=conn.signing_kid,
+                    url=conn._our_jwks_url(),
+                )
+                for conn in self
+            ),
+            "success",
+        )
 
     def _signing_key(self):
         self.ensure_one()
@@ -158,8 +428,11 @@ class IbrConnection(models.Model):
         if not (private_pem and self.signing_kid):
             raise UserError(
                 self.env._(
-                    "IBR connection %(name)s has no signing key: generate one on the connection.",
+                    "IBR connection %(name)s has no signing key (the private key our requests "
+                    "are signed with): generate one with Generate Signing Key on the "
+                    "connection (%(menu)s).",
                     name=self.name,
+                    menu=CONNECTION_MENU,
                 )
             )
         try:
@@ -189,7 +462,7 @@ class IbrConnection(models.Model):
 
     # -- the client ---------------------------------------------------------
 
-    def _auth(self):
+    def _auth(self, timeout=None):
         conn = self.sudo()
         if conn.auth_type == "bearer":
             return BearerToken(conn.bearer_token)
@@ -198,22 +471,265 @@ class IbrConnection(models.Model):
                 conn.oauth_token_url,
                 conn.oauth_client_id,
                 conn.oauth_client_secret,
-                timeout=conn.timeout,
+                timeout=timeout or conn.timeout,
             )
         return None
 
-    def _get_client(self):
-        """A core :class:`IbrClient` configured from this connection."""
+    def _get_client(self, **options):
+        """A core :class:`IbrClient` configured from this connection; ``options``
+        override its keyword arguments (``timeout``, ``session``...)."""
         self.ensure_one()
         ibr_keys = self.ibr_sender_id._get_key_set() if self.ibr_sender_id else None
-        return IbrClient(
-            self.base_url,
-            self._signing_key(),
-            self.our_sender_id,
-            receiver_id=self.receiver_id or None,
-            auth=self._auth(),
-            timeout=(min(10, self.timeout), self.timeout),
-            ibr_keys=ibr_keys,
+        kwargs = {
+            "receiver_id": self.receiver_id or None,
+            "auth": self._auth(),
+            "timeout": (min(10, self.timeout), self.timeout),
+            "ibr_keys": ibr_keys,
             # a signed synchronous answer is accepted once, across calls and workers
-            replay_guard=OdooReplayGuard(self.env),
+            "replay_guard": OdooReplayGuard(self.env),
+            **options,
+        }
+        return IbrClient(self.base_url, self._signing_key(), self.our_sender_id, **kwargs)
+
+    # -- testing the connection -------------------------------------------------
+
+    def action_test_connection(self):
+        """Button (administrators): check each link an IBR exchange needs, say
+        which one breaks and how to mend it, and keep the outcome on the form."""
+        self.ensure_one()
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(self.env._("Only administrators can test an IBR connection."))
+        self.write(
+            {
+                "last_test_at": fields.Datetime.now(),
+                "last_test_transaction_id": False,
+                "last_test_callback_at": False,
+            }
         )
+        steps, key_ok = self._test_locally()
+        transaction_id = False
+        if key_ok:
+            sent, text, transaction_id = self._test_request()
+            steps.append((sent, text))
+        else:
+            steps.append(
+                (False, self.env._("No request sent to the IBR: fix our signing key first."))
+            )
+        passed = all(ok for ok, _text in steps)
+        result = "\n".join(("✓ " if ok else "✗ ") + _sentence(text) for ok, text in steps)
+        self.write(
+            {
+                "last_test_ok": passed,
+                "last_test_result": result,
+                "last_test_transaction_id": transaction_id,
+            }
+        )
+        if passed:
+            return notification(self.env._("Connection test passed"), result, "success")
+        return notification(self.env._("Connection test failed"), result, "danger")
+
+    def _test_locally(self):
+        """Steps (a) our key and (b) the IBR's, as ``(ok, text)`` pairs; and
+        whether our key can sign the request of step (c)."""
+        steps = []
+        try:
+            kid = self._check_own_signature().kid
+            steps.append(
+                (
+                    True,
+                    self.env._(
+                        "Our signing key %(kid)s signs, and our published public key "
+                        "verifies its signature.",
+                        kid=kid,
+                    ),
+                )
+            )
+        except (DCIError, UserError) as exc:
+            steps.append((False, _reason(exc)))
+        key_ok = steps[0][0]
+        problems = self._sender_problems()
+        steps += [(False, line) for line in self._problem_lines(problems)] or [
+            (
+                True,
+                self.env._(
+                    "The trusted IBR sender %(name)s has a key to verify the IBR's answers.",
+                    name=self.ibr_sender_id.name,
+                ),
+            )
+        ]
+        return steps, key_ok
+
+    def _test_request(self):
+        """Step (c): a signed asynchronous status request about a transaction
+        nobody sent, which the IBR must acknowledge and answer with a signed
+        callback. Returns ``(ok, text, transaction id the callback will carry)``."""
+        wait = min(TEST_TIMEOUT, self.timeout)
+        sender_uri = self.get_callback_url("txn/on-status")
+        request_id = messages.new_id()
+        try:
+            client = self._get_client(
+                timeout=(wait, wait), session=retrying_session(retries=0), auth=self._auth(wait)
+            )
+        except (DCIError, UserError) as exc:
+            return False, self._explain_test_failure(exc), False
+        # The IBR may call back before this button returns: the test it answers
+        # must already be on record, committed, for the callback to find it.
+        self.last_test_transaction_id = request_id
+        self.env["spp.dci.ibr.transaction"]._commit()
+        try:
+            submission = client.request_txn_status(
+                messages.new_id(), sender_uri=sender_uri, request_id=request_id
+            )
+        except DCIError as exc:
+            return False, self._explain_test_failure(exc), False
+        text = self.env._(
+            "The IBR acknowledged our signed status request (correlation id %(corr)s). Its "
+            "signed callback should now come to %(url)s; this form says when it arrives.",
+            corr=submission.correlation_id or "-",
+            url=sender_uri,
+        )
+        return True, text, request_id
+
+    def _check_own_signature(self):
+        """Our key signs, and the public key we publish verifies it; returns the key."""
+        for problem in self._problem_lines(self._signing_problems()):
+            raise UserError(problem)
+        key = self._signing_key()
+        header = messages.request_header("txn-status", self.our_sender_id, total_count=1)
+        envelope = sign_envelope(header, {"transaction_id": messages.new_id()}, key)
+        published = public_key_from_pem(self.signing_public_key, kid=self.signing_kid)
+        try:
+            verify_signature(
+                envelope["signature"],
+                envelope["header"],
+                envelope["message"],
+                KeySet([published]).get,
+                SignaturePolicy(),
+            )
+        except DCIError as exc:
+            raise UserError(
+                self.env._(
+                    "Our published public key does not verify our own signature (%(reason)s): "
+                    "rotate the signing key with Rotate Signing Key",
+                    reason=exc.message,
+                )
+            ) from None
+        return key
+
+    def _explain_test_failure(self, exc):
+        """What the IBR's refusal (or silence) means, and what to do about it."""
+        if not isinstance(exc, DCIError):
+            return _reason(exc)
+        reason, code = exc.message, exc.code or ""
+        if isinstance(exc, PeerServerError):
+            return self.env._(
+                "%(reason)s: the IBR is failing on its side; try again later or tell its "
+                "operators.",
+                reason=reason,
+            )
+        if isinstance(exc, TooManyRequests):
+            return self.env._("%(reason)s: try again in a few minutes.", reason=reason)
+        if isinstance(exc, ServiceUnavailable):
+            return self.env._(
+                "The IBR could not be reached (%(reason)s): check the IBR Base URL %(url)s "
+                "and that this server may connect to it (network, firewall, DNS).",
+                reason=reason,
+                url=self.base_url,
+            )
+        if isinstance(exc, EnvelopeError):
+            return self.env._(
+                "The IBR's answer is not a DCI acknowledgement (%(reason)s): check the IBR "
+                "Base URL %(url)s (the API root, under which /registry/txn/status is served).",
+                reason=reason,
+                url=self.base_url,
+            )
+        if code.startswith("err.signature"):
+            return self.env._(
+                "The IBR refused our signature (%(reason)s): give it our JWKS URL %(jwks)s "
+                "and our sender ID %(sender)s, and have it fetch our current key %(kid)s.",
+                reason=reason,
+                jwks=self._our_jwks_url(),
+                sender=self.our_sender_id,
+                kid=self.signing_kid,
+            )
+        if code == "err.sender_id.invalid":
+            return self.env._(
+                "The IBR does not accept our sender ID %(sender)s (%(reason)s): ask it to "
+                "register us with that sender ID and our JWKS URL %(jwks)s.",
+                reason=reason,
+                sender=self.our_sender_id,
+                jwks=self._our_jwks_url(),
+            )
+        if code == "err.receiver_id.invalid":
+            return self.env._(
+                "The IBR says our request is not addressed to it (%(reason)s): check the IBR "
+                "Receiver ID.",
+                reason=reason,
+            )
+        if code == "err.sender_uri.invalid":
+            return self.env._(
+                "The IBR refuses our callback URL %(url)s (%(reason)s): ask it to allow that "
+                "address, or set a Callback URL it can reach.",
+                reason=reason,
+                url=self.get_callback_url("txn/on-status"),
+            )
+        http_status = getattr(exc, "http_status", None)
+        if code == "err.request.unauthorized" or (
+            isinstance(exc, PeerRejected) and http_status in (401, 403)
+        ):
+            return self.env._(
+                "The IBR did not accept our credentials (%(reason)s): check the connection's "
+                "Authentication tab.",
+                reason=reason,
+            )
+        if isinstance(exc, PeerRejected) and http_status == 404:
+            return self.env._(
+                "The IBR answered HTTP 404 (%(reason)s): check the IBR Base URL %(url)s (the "
+                "API root, under which /registry/txn/status is served).",
+                reason=reason,
+                url=self.base_url,
+            )
+        return self.env._(
+            "The IBR refused the request (%(code)s): %(reason)s", code=code, reason=reason
+        )
+
+    @api.model
+    def _note_test_callback(self, transaction_id, sender):
+        """Record that the IBR's signed callback to a connection test arrived.
+
+        Called by the callback service with a verified txn-on-status callback's
+        transaction id (``None`` for a bare rejection, which names none: the
+        latest test of that sender still waiting within its stale delay then
+        takes it). True when it answered a test: nothing else is to be done with it.
+        """
+        tests = self.sudo().with_context(active_test=False)
+        domain = [("ibr_sender_id", "=", sender.id)]
+        if transaction_id:
+            test = tests.search(domain + [("last_test_transaction_id", "=", transaction_id)])
+        else:
+            waiting = tests.search(
+                domain
+                + [
+                    ("last_test_transaction_id", "!=", False),
+                    ("last_test_callback_at", "=", False),
+                ],
+                order="last_test_at desc",
+            )
+            now = fields.Datetime.now()
+            test = waiting.filtered(
+                lambda c: c.last_test_at >= now - timedelta(minutes=c.stale_after_minutes)
+            )[:1]
+        if not test:
+            return False
+        first = test.filtered(lambda c: not c.last_test_callback_at)  # a repeat changes nothing
+        first.write({"last_test_callback_at": fields.Datetime.now()})
+        return True
+
+
+def _sentence(text):
+    return text[:1].upper() + text[1:]
+
+
+def _reason(exc):
+    """The text of a UserError or core error."""
+    return exc.message if isinstance(exc, DCIError) else str(exc.args[0] if exc.args else exc)

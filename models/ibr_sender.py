@@ -1,16 +1,19 @@
 """Trusted IBR senders: whose signed callbacks we accept, with which keys."""
 
 import logging
+import math
 import re
+from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..dci.errors import DCIError, KeyFormatError
+from ..dci.errors import DCIError, KeyFormatError, PrivateAddress
 from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
 from ..dci.netguard import FetchPolicy, fetch_json
 from ..dci.signatures import verify_signature
 from ..dci.trust import RefreshLimiter
+from .notify import notification
 
 _logger = logging.getLogger(__name__)
 
@@ -18,6 +21,8 @@ _REFRESH_LIMITER = RefreshLimiter()
 SENDER_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]+$")
 PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
 PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
+REFRESH_CRON = "spp_dci_client_ibr.ir_cron_refresh_sender_keys"
+SENDER_MENU = "Settings > Technical > DCI > Configuration > IBR Senders"
 # The members each supported JWK type must carry (RFC 7517/8037).
 _JWK_MEMBERS = {"OKP": ("crv", "x"), "RSA": ("n", "e")}
 
@@ -65,6 +70,12 @@ class IbrSender(models.Model):
     )
     last_key_fetch = fields.Datetime(readonly=True)
     last_fetch_error = fields.Text(readonly=True)
+    key_refresh_due = fields.Datetime(
+        readonly=True,
+        copy=False,
+        help="A callback named a key we do not know while refreshes were still paused: "
+        "the key refresh job fetches this sender's keys again at this time.",
+    )
     active = fields.Boolean(default=True)
     notes = fields.Text()
     key_ids = fields.One2many("spp.dci.ibr.sender.key", "sender_id", string="Keys")
@@ -163,11 +174,18 @@ class IbrSender(models.Model):
                         "Algorithm not set for IBR sender %(sender)s.", sender=self.sender_id
                     )
                 )
+            # the first sentence is the upstream one (translated); the second says where
             raise UserError(
                 self.env._(
                     "No public key available for IBR sender %(sender)s: fetch its keys or "
                     "paste its PEM public key first.",
                     sender=self.sender_id,
+                )
+                + " "
+                + self.env._(
+                    "On the sender (%(menu)s): set the JWKS URL the IBR publishes its keys at "
+                    "and click Fetch Public Key, or paste the PEM public key the IBR gives you.",
+                    menu=SENDER_MENU,
                 )
             )
         return verifier
@@ -246,8 +264,24 @@ class IbrSender(models.Model):
         """Fetch and validate this sender's JWKS; return its keys. Raises DCIError."""
         self.ensure_one()
         if not self.jwks_url:
-            raise DCIError(self.env._("No JWKS URL is configured."))
-        document = fetch_json(self.jwks_url, self._fetch_policy())
+            raise DCIError(
+                self.env._(
+                    "No JWKS URL is configured: ask the IBR where it publishes its public "
+                    "keys (a JWKS URL), or paste its PEM public key instead."
+                )
+            )
+        policy = self._fetch_policy()
+        try:
+            document = fetch_json(self.jwks_url, policy)
+        except PrivateAddress as exc:  # the one refusal a setting lifts: name it
+            raise PrivateAddress(
+                self.env._(
+                    "%(reason)s; set the system parameter %(param)s to True to allow "
+                    "private addresses",
+                    reason=exc.message,
+                    param=PARAM_ALLOW_PRIVATE,
+                )
+            ) from None
         if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
             raise DCIError(self.env._("The JWKS has no 'keys' list."))
         parse_jwks(document)  # whole-document checks: private material refused
@@ -266,9 +300,17 @@ class IbrSender(models.Model):
                 problems.append(f"{kid}: {exc}")
         if not keys:
             reason = "; ".join(problems) or self.env._(
-                "no key id starts with %(prefix)r", prefix=prefix
+                "no key id starts with %(prefix)r: check that the Sender ID is the one "
+                "the IBR signs with",
+                prefix=prefix,
             )
-            raise DCIError(self.env._("No usable key for this sender: %(r)s", r=reason))
+            raise DCIError(
+                self.env._(
+                    "No usable key for this sender in the JWKS at %(url)s: %(r)s",
+                    url=self.jwks_url,
+                    r=reason,
+                )
+            )
         return keys
 
     def fetch_public_key(self):
@@ -278,15 +320,15 @@ class IbrSender(models.Model):
             try:
                 keys = sender._fetch_keys()
             except DCIError as exc:
-                raise UserError(
-                    self.env._(
-                        "Could not fetch the keys of %(name)s: %(reason)s",
-                        name=sender.name,
-                        reason=exc.message,
-                    )
-                ) from None
+                raise UserError(sender._fetch_failure(exc)) from None
             sender._store_keys(keys)
         return True
+
+    def _fetch_failure(self, exc):
+        self.ensure_one()
+        return self.env._(
+            "Could not fetch the keys of %(name)s: %(reason)s", name=self.name, reason=exc.message
+        )
 
     def _store_keys(self, keys):
         """Upsert key lines; keys no longer published become retired."""
@@ -320,23 +362,31 @@ class IbrSender(models.Model):
                 "algorithm": current.algorithm,
                 "last_key_fetch": now,
                 "last_fetch_error": False,
+                "key_refresh_due": False,
             }
         )
 
     def action_fetch_public_key(self):
-        """Button: fetch keys and say how it went."""
-        self.fetch_public_key()
-        count = sum(len(s.key_ids.filtered(lambda k: k.state == "published")) for s in self)
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Keys fetched"),
-                "message": self.env._("%(count)s published key(s) stored.", count=count),
-                "type": "success",
-                "next": {"type": "ir.actions.act_window_close"},
-            },
-        }
+        """Button: fetch keys and say how it went. A failure is recorded on the
+        sender (kept, unlike a raised error: the form and the "Key Fetch Failed"
+        filter show it) and told in a notification that stays."""
+        failures = []
+        for sender in self:
+            try:
+                sender._store_keys(sender._fetch_keys())
+            except DCIError as exc:
+                sender.write(
+                    {"last_key_fetch": fields.Datetime.now(), "last_fetch_error": exc.message}
+                )
+                failures.append(sender._fetch_failure(exc))
+        if failures:
+            return notification(self.env._("Key fetch failed"), "\n".join(failures), "danger")
+        count = sum(s.published_key_count for s in self)
+        return notification(
+            self.env._("Keys fetched"),
+            self.env._("%(count)s published key(s) stored.", count=count),
+            "success",
+        )
 
     def _refresh_keys_if_allowed(self):
         """Refresh once on an unknown kid, at most once per configured interval.
@@ -347,16 +397,11 @@ class IbrSender(models.Model):
         self.ensure_one()
         if not self.jwks_url:
             return None
-        interval = int(
-            self.env["ir.config_parameter"].sudo().get_param(PARAM_REFRESH_INTERVAL, 300)
-        )
-        last = self.last_key_fetch
-        if last and (fields.Datetime.now() - last).total_seconds() < interval:
+        if self._refresh_wait():
             return None
         # last_key_fetch is rolled back with a refused callback: the process-wide
         # limiter keeps counting, so a flood of unknown kids cannot flood the IBR.
-        _REFRESH_LIMITER.min_interval = interval
-        if not _REFRESH_LIMITER.allow((self.env.cr.dbname, self.id, self.jwks_url)):
+        if not _REFRESH_LIMITER.allow(self._limiter_key()):
             return None
         try:
             keys = self._fetch_keys()
@@ -366,19 +411,73 @@ class IbrSender(models.Model):
         self._store_keys(keys)
         return self._get_key_set()
 
+    def _limiter_key(self):
+        return (self.env.cr.dbname, self.id, self.jwks_url)
+
+    def _refresh_wait(self):
+        """Seconds before the refresh interval lets this sender's keys be fetched
+        again (0: now), by the database's record and by this process's limiter."""
+        self.ensure_one()
+        param = self.env["ir.config_parameter"].sudo().get_param(PARAM_REFRESH_INTERVAL, 300)
+        interval = int(param)
+        _REFRESH_LIMITER.min_interval = interval
+        wait = _REFRESH_LIMITER.wait(self._limiter_key())
+        if self.last_key_fetch:
+            elapsed = (fields.Datetime.now() - self.last_key_fetch).total_seconds()
+            wait = max(wait, interval - elapsed)
+        return max(0, wait)
+
+    def _schedule_key_refresh(self):
+        """Have the key refresh job fetch these senders' keys once the refresh
+        interval allows it: a callback refused for an unknown kid inside the
+        interval (the IBR rotated its key) is then accepted on its retry.
+
+        Call it outside the refused callback's savepoint, or it is rolled back
+        with it. One pending refresh per sender: a flood of unknown kids adds no
+        more jobs. Returns the time of the refresh per sender id.
+        """
+        now = fields.Datetime.now()
+        cron = self.env.ref(REFRESH_CRON).sudo()
+        due = {}
+        for sender in self.filtered("jwks_url"):
+            if sender.key_refresh_due and sender.key_refresh_due >= now:
+                due[sender.id] = sender.key_refresh_due  # already planned
+                continue
+            # whole seconds: the job must not run a moment before the interval ends
+            at = now + timedelta(seconds=math.ceil(sender._refresh_wait()))
+            sender.sudo().key_refresh_due = at
+            cron._trigger(at=at)
+            due[sender.id] = at
+        return due
+
     @api.model
     def _cron_refresh_keys(self):
         """Daily: refresh every active sender with a JWKS URL; one failure never
-        stops the others and stays visible on that sender."""
-        for sender in self.search([("jwks_url", "!=", False)]):
+        stops the others and stays visible on that sender. A run triggered
+        before the daily time by :meth:`_schedule_key_refresh` refreshes only
+        the senders that asked for it."""
+        domain = [("jwks_url", "!=", False)]
+        now = fields.Datetime.now()
+        cron = self.env.ref(REFRESH_CRON, raise_if_not_found=False)
+        due = self.search(domain + [("key_refresh_due", "<=", now)])
+        if due and cron and cron.sudo().nextcall > now:
+            senders = due
+        else:
+            senders = self.search(domain)
+        for sender in senders:
             try:
                 with self.env.cr.savepoint():
                     sender._store_keys(sender._fetch_keys())
             except DCIError as exc:
-                sender.last_fetch_error = exc.message
+                sender.write({"last_fetch_error": exc.message, "key_refresh_due": False})
                 _logger.warning(
                     "IBR sender %s: key refresh failed: %s", sender.sender_id, exc.message
                 )
             except Exception:  # one broken sender must not stop the others
                 _logger.exception("IBR sender %s: key refresh crashed", sender.sender_id)
-                sender.last_fetch_error = self.env._("Unexpected error, see the server log.")
+                sender.write(
+                    {
+                        "last_fetch_error": self.env._("Unexpected error, see the server log."),
+                        "key_refresh_due": False,
+                    }
+                )

@@ -1,4 +1,5 @@
 from . import (
+    test_admin_experience,
     test_callback_api,
     test_callback_http,
     test_concurrent_http,

@@ -249,7 +249,7 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
 
     def test_connection_without_trusted_sender_cannot_subscribe(self):
         self.connection.ibr_sender_id = False
-        with self.assertRaisesRegex(UserError, "administrator"):
+        with self.assertRaisesRegex(UserError, "not ready to use.*set a trusted IBR sender"):
             self.partner.action_ibr_subscribe()
         self.assertFalse(self.partner.dci_subscription_ids)
 

@@ -229,7 +229,7 @@ class TestIbrSender(IbrCase):
             for path, text in expectations.items():
                 sender.jwks_url = server.url + path
                 with self.assertRaises(UserError, msg=path) as error:
-                    sender.action_fetch_public_key()
+                    sender.fetch_public_key()
                 self.assertIn(text, str(error.exception), path)
                 self.assertIn(sender.name, str(error.exception), path)
                 self.assertEqual(self.key_lines(sender), before, path)
@@ -249,7 +249,7 @@ class TestIbrSender(IbrCase):
             policy = FetchPolicy(allow_private=True, connect_timeout=1, read_timeout=0.2)
             with patch.object(type(sender), "_fetch_policy", return_value=policy):
                 with self.assertRaises(UserError) as error:
-                    sender.action_fetch_public_key()
+                    sender.fetch_public_key()
         self.assertIn("did not answer in time", str(error.exception))
         self.assertFalse(sender.key_ids)
 
@@ -272,7 +272,7 @@ class TestIbrSender(IbrCase):
         with server:
             sender = self.new_sender(server.url.replace("http://", "https://") + "/jwks.json")
             with self.assertRaises(UserError) as error:
-                sender.action_fetch_public_key()
+                sender.fetch_public_key()
         self.assertIn("TLS verification failed", str(error.exception))
         self.assertEqual(server.requests, [])
         self.assertFalse(sender.key_ids)
@@ -282,7 +282,7 @@ class TestIbrSender(IbrCase):
         with LoopbackServer({"/jwks.json": jwks(SigningKey.generate("ibr.fetch"))}) as server:
             sender = self.new_sender(server.url + "/jwks.json")
             with self.assertRaises(UserError) as error:
-                sender.action_fetch_public_key()
+                sender.fetch_public_key()
             self.assertEqual(server.requests, [])  # refused before connecting
             self.assertIn("not a public address", str(error.exception))
             self.set_param("allow_private_jwks_urls", "True")
