@@ -45,6 +45,8 @@ from dci.simulator import IbrSimulator  # noqa: E402
 IDS = ["1000000001", "1000000002", "1000000003"]  # confirmed, possible, no match
 TABLES = [
     "spp_dci_duplication_check",
+    "spp_dci_duplication_match",
+    "spp_dci_check_request",
     "spp_dci_ibr_transaction",
     "spp_dci_callback_orphan",
     "spp_dci_replay_entry",

@@ -29,7 +29,8 @@ UNREACHABLE = "http://127.0.0.1:9/jwks.json"  # the discard port: nothing answer
 
 @contextmanager
 def simulate_process(*argv):
-    """``python -m dci simulate`` in a subprocess: ``(banner lines, process)``, then Ctrl-C."""
+    """``python -m dci simulate`` in a subprocess: ``(banner lines, process)``, then
+    stopped as a service manager does (SIGTERM: a background job may ignore Ctrl-C)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "dci", "simulate", "--port", "0", *argv],
         cwd=ROOT,
@@ -47,7 +48,7 @@ def simulate_process(*argv):
                 break
         yield lines, process
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
         watchdog.cancel()
 

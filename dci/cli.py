@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -537,9 +538,12 @@ def cmd_simulate(args):
         if args.client_jwks and not len(sim.client_keys):
             _say(_no_client_key_warning(sim.client_trust))
         print(_simulator_banner(sim, args), flush=True)  # last: its end says "ready"
+        stopped = threading.Event()
+        # a service manager stops it with SIGTERM: as cleanly as Ctrl-C
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         try:
-            while True:
-                time.sleep(3600)
+            while not stopped.wait(3600):
+                pass
         except KeyboardInterrupt:
             pass
     return EXIT_OK

@@ -2,7 +2,8 @@
 
 
 def notification(title, message, kind="info"):
-    """A ``display_notification`` client action; a danger one stays until closed."""
+    """A ``display_notification`` client action; a danger one stays until closed.
+    The view behind it is reloaded, so it shows what the button changed."""
     return {
         "type": "ir.actions.client",
         "tag": "display_notification",
@@ -11,5 +12,6 @@ def notification(title, message, kind="info"):
             "message": message,
             "type": kind,
             "sticky": kind == "danger",
+            "next": {"type": "ir.actions.client", "tag": "soft_reload"},
         },
     }

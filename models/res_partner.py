@@ -8,6 +8,7 @@ from odoo.exceptions import UserError
 
 from ..dci.errors import DCIError
 from .duplication_check import RESULT_RANK, RESULTS
+from .notify import notification
 
 _logger = logging.getLogger(__name__)
 
@@ -140,8 +141,8 @@ class ResPartner(models.Model):
         """Subscribe these registrants to the default IBR's enrolment events
         (sent by a job; the answer shows on their subscription)."""
         subs = self.env["spp.dci.ibr.subscription"]._subscribe_partners(self)
-        return _notify(
-            self.env,
+        return notification(
+            self.env._("IBR subscriptions"),
             self.env._("%(count)s subscription request(s) queued for the IBR.", count=len(subs)),
         )
 
@@ -153,8 +154,8 @@ class ResPartner(models.Model):
         if not subs:
             raise UserError(self.env._("These registrants have no IBR subscription to end."))
         subs.action_unsubscribe()
-        return _notify(
-            self.env,
+        return notification(
+            self.env._("IBR subscriptions"),
             self.env._("%(count)s subscription(s) will be ended.", count=len(subs)),
         )
 
@@ -209,11 +210,3 @@ class ResPartner(models.Model):
         else:
             action["context"] = {"default_partner_ids": self.ids}
         return action
-
-
-def _notify(env, message):
-    return {
-        "type": "ir.actions.client",
-        "tag": "display_notification",
-        "params": {"message": message, "type": "info", "sticky": False},
-    }

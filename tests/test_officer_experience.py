@@ -6,7 +6,7 @@ import json
 from unittest.mock import patch
 
 from odoo.exceptions import AccessError
-from odoo.tests import new_test_user, tagged
+from odoo.tests import Form, new_test_user, tagged
 
 from ..dci.keys import SigningKey
 from ..dci.simulator import IbrSimulator
@@ -110,23 +110,31 @@ class TestOfficerExperience(IbrCase):
                 {"partner_id": third.id, "id_type": "UIN", "value": "U-77"},
             ]
         )
-        wizard = (
+        selection = self.partner | self.partner2 | third
+        form = Form(  # as the officer's browser does: onchanges, then save
             self.env["spp.dci.check.wizard"]
             .with_user(self.officer)
-            .create({"partner_ids": [(6, 0, (self.partner | self.partner2 | third).ids)]})
+            .with_context(default_partner_ids=selection.ids)
         )
-        wizard._onchange_prefill_value()
-        self.assertEqual(wizard.identifier_type, "NID")  # what most of the selection has
-        preview = {line.partner_id.name: line for line in wizard.line_ids}
-        self.assertEqual(preview["Registrant One"].identifier_value, "1000000001")
-        self.assertEqual(preview["Registrant Two"].skip_reason, "no identifier of type NID")
+        self.assertEqual(form.identifier_type, "NID")  # what most of the selection has
+        preview = {}
+        for index in range(len(form.line_ids)):
+            with form.line_ids.edit(index) as line:
+                preview[line.partner_id.name] = (line.identifier_value, line.skip_reason)
         self.assertEqual(
-            preview["Registrant Three"].skip_reason, "no identifier of type NID (has: UIN)"
+            preview,
+            {
+                "Registrant One": ("1000000001", False),
+                "Registrant Two": (False, "no identifier of type NID"),
+                "Registrant Three": (False, "no identifier of type NID (has: UIN)"),
+            },
         )
-        self.assertEqual((wizard.send_count, wizard.skip_count), (1, 2))
+        self.assertEqual((form.send_count, form.skip_count), (1, 2))
         # the officer types the value of one registrant: kept on it, and checked
-        preview["Registrant Two"].identifier_value = "1000000003"
-        self.assertEqual((wizard.send_count, wizard.skip_count), (2, 1))
+        with form.line_ids.edit(1) as line:
+            line.identifier_value = "1000000003"
+        self.assertEqual((form.send_count, form.skip_count), (2, 1))
+        wizard = form.save()
         with IbrSimulator() as sim:
             self.use(sim)
             action = wizard.action_confirm()
@@ -249,6 +257,8 @@ class TestOfficerExperience(IbrCase):
             )
             action = wizard.action_confirm()
             self.checks._cron_send_queued()
+            self.sender.write({"sender_id": IBR_SENDER_ID})  # our test key signs the answers
+            self.sender._store_keys([self.ibr_key.public])
             checks = self.checks.search(action["params"]["next"]["domain"])
             self.assertEqual(set(checks.mapped("state")), {"checking"})
             self.assertFalse(bus.called, "not before the answers")

@@ -3,6 +3,7 @@ static/tests/tours/), against the built-in simulator."""
 
 from odoo.tests import tagged
 
+from ..dci.keys import KeySet, public_key_from_pem
 from ..dci.simulator import IbrSimulator
 from .common import IbrHttpCase
 
@@ -35,3 +36,23 @@ class TestTours(IbrHttpCase):
             "spp_dci_ibr_officer_result",
             login=self.officer.login,
         )
+
+    def test_admin_fetches_keys_and_tests_the_connection(self):
+        conn = self.connection
+        our_key = KeySet([public_key_from_pem(conn.signing_public_key, kid=conn.signing_kid)])
+        admin = self.env.ref("base.user_admin")
+        with IbrSimulator(client_jwks=our_key) as sim:
+            self.sender.write({"sender_id": sim.sender_id, "jwks_url": sim.jwks_url})
+            conn.write({"base_url": sim.url, "receiver_id": sim.sender_id})
+            self.start_tour(
+                f"/odoo/action-spp_dci_client_ibr.action_spp_dci_ibr_sender/{self.sender.id}",
+                "spp_dci_ibr_admin_sender",
+                login=admin.login,
+            )
+            self.assertIn(sim.signing_key.kid, self.sender.key_ids.mapped("kid"))
+            self.start_tour(
+                f"/odoo/action-spp_dci_client_ibr.action_ibr_connection/{conn.id}",
+                "spp_dci_ibr_admin_connection",
+                login=admin.login,
+            )
+        self.assertTrue(conn.last_test_ok, conn.last_test_result)
