@@ -114,6 +114,17 @@ class IbrFixtures:
     def set_param(self, key, value):
         self.env["ir.config_parameter"].sudo().set_param(f"spp_dci_client_ibr.{key}", value)
 
+    def check_in_ibr(self, partners, identifier_type="NID"):
+        """The officer's "Check in IBR" on ``partners``; return the batch's checks
+        (those created so far: a large batch is expanded by the send job)."""
+        wizard = (
+            self.env["spp.dci.check.wizard"]
+            .with_user(self.officer)
+            .create({"partner_ids": [(6, 0, partners.ids)], "identifier_type": identifier_type})
+        )
+        action = wizard.action_confirm()
+        return self.env["spp.dci.duplication.check"].search(action["params"]["next"]["domain"])
+
     def make_check(self, partner=None, value="1000000001", **vals):
         return self.env["spp.dci.duplication.check"].create(
             {

@@ -638,19 +638,8 @@ class TestDuplicationCheck(IbrCase):
         self.assertEqual(self.partner2._get_ibr_identifiers(), [("NID", "1000000003")])
         with IbrSimulator() as sim:
             self.use(sim, "sync")
-            wizard = (
-                self.env["spp.dci.check.wizard"]
-                .with_user(self.officer)
-                .create(
-                    {
-                        "partner_ids": [(6, 0, (self.partner | self.partner2).ids)],
-                        "identifier_type": "NID",
-                    }
-                )
-            )
-            action = wizard.action_confirm()
+            created = self.check_in_ibr(self.partner | self.partner2)
             self.checks._cron_send_queued()
-        created = self.checks.search(action["params"]["next"]["domain"])
         self.assertEqual(
             sorted(created.mapped(lambda c: (c.partner_id.name, c.identifier_value, c.result))),
             [

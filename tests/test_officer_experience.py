@@ -245,21 +245,10 @@ class TestOfficerExperience(IbrCase):
         with patch.object(users, "_bus_send", autospec=True) as bus, IbrSimulator() as sim:
             self.use(sim, mode="async")
             self.connection.callback_url = "http://127.0.0.1:9/dci_api/ibr/on-search"
-            wizard = (
-                self.env["spp.dci.check.wizard"]
-                .with_user(self.officer)
-                .create(
-                    {
-                        "partner_ids": [(6, 0, (self.partner | self.partner2).ids)],
-                        "identifier_type": "NID",
-                    }
-                )
-            )
-            action = wizard.action_confirm()
+            checks = self.check_in_ibr(self.partner | self.partner2)
             self.checks._cron_send_queued()
             self.sender.write({"sender_id": IBR_SENDER_ID})  # our test key signs the answers
             self.sender._store_keys([self.ibr_key.public])
-            checks = self.checks.search(action["params"]["next"]["domain"])
             self.assertEqual(set(checks.mapped("state")), {"checking"})
             self.assertFalse(bus.called, "not before the answers")
             first, second = checks.sorted("id")
