@@ -393,8 +393,9 @@ class DuplicationCheck(models.Model):
         self._notify_finished_requests()
 
     def _notify_finished_requests(self):
-        """Tell the officers whose requests these checks finished."""
-        self.request_id._notify_if_finished()
+        """Tell the officers whose requests these checks finished. (sudo: the
+        callback runner and the send job may not read the officers' requests)"""
+        self.sudo().request_id._notify_if_finished()
 
     def _lock_rows(self):
         """Lock these rows before writing answers into them.

@@ -21,8 +21,16 @@ class TestOfficerExperience(IbrCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.checks = cls.env["spp.dci.duplication.check"]
-        cls.service = cls.env["spp.dci.callback.service"]
+        # callbacks are applied as the API's own user, with only its rights
+        runner = cls.env.ref("spp_dci_client_ibr.user_ibr_callback")
+        cls.service = cls.env["spp.dci.callback.service"].with_user(runner)
         cls.logs = cls.env["spp.dci.delivery.log"]
+
+    def receive(self, body):
+        """Deliver an on-search callback as a real request does: as the API's
+        user, in a fresh cache (no record the test read lends its rights)."""
+        self.env.invalidate_all()
+        return self.service.on_search(body)
 
     def waiting_check(self, value="1000000001", transaction_id="txn-1", partner=None):
         check = self.make_check(partner, value=value)
@@ -39,7 +47,7 @@ class TestOfficerExperience(IbrCase):
         check, reference = self.waiting_check()
         rotated = SigningKey.generate(IBR_SENDER_ID, key_id="k9")  # a kid we do not know
         body = self.on_search_body([self.item(reference)], key=rotated)
-        status, ack = self.service.on_search(body)
+        status, ack = self.receive(body)
         self.assertEqual((status, ack["message"]["error"]["code"]), (401, "err.signature.invalid"))
         # the check says so at once instead of waiting for the stale limit
         self.assertEqual((check.state, check.failure_kind), ("failed", "answer_refused"))
@@ -54,10 +62,10 @@ class TestOfficerExperience(IbrCase):
         self.assertEqual(log.transaction_id, "txn-1")
         self.assertNotIn("1000000001", json.dumps(log.read()[0], default=str))
         # the same refusal again within the hour adds to the row
-        self.service.on_search(self.on_search_body([self.item(reference)], key=rotated))
+        self.receive(self.on_search_body([self.item(reference)], key=rotated))
         self.assertEqual((log.count, len(self.sender.delivery_log_ids)), (2, 1))
         # once the IBR sends it verifiably, the answer applies after all
-        status, _ack = self.service.on_search(self.on_search_body([self.item(reference)]))
+        status, _ack = self.receive(self.on_search_body([self.item(reference)]))
         self.assertEqual((status, check.state, check.result), (200, "completed", "no_match"))
         self.assertFalse(check.failure_kind)
 
@@ -70,12 +78,12 @@ class TestOfficerExperience(IbrCase):
         body = self.on_search_body(
             [self.item(reference)], key=forged, sender_id="ibr.other", transaction_id="txn-mine"
         )
-        self.assertEqual(self.service.on_search(body)[0], 401)
+        self.assertEqual(self.receive(body)[0], 401)
         self.assertEqual(mine.state, "checking", "another sender cannot fail our checks")
         self.assertEqual(other_ibr.delivery_log_ids.checks_affected, 0)
         # an unknown sender is logged without a sender, under the id it claimed
         unknown = self.on_search_body([self.item(reference)], sender_id="ibr.nobody")
-        self.assertEqual(self.service.on_search(unknown)[0], 403)
+        self.assertEqual(self.receive(unknown)[0], 403)
         log = self.logs.search([("claimed_sender_id", "=", "ibr.nobody")])
         self.assertEqual((log.code, bool(log.sender_id)), ("err.sender_id.invalid", False))
         # a failure to apply is logged too, but the check waits for the IBR's retry
@@ -84,14 +92,14 @@ class TestOfficerExperience(IbrCase):
             patch.object(model, "_process_ibr_search_result", side_effect=RuntimeError("x")),
             self.assertLogs("odoo.addons.spp_dci_client_ibr.models.callback_service", "ERROR"),
         ):
-            status, _ack = self.service.on_search(
+            status, _ack = self.receive(
                 self.on_search_body([self.item(reference)], transaction_id="txn-mine")
             )
         self.assertEqual((status, mine.state), (503, "checking"))
         self.assertEqual(self.sender.delivery_log_ids.mapped("code"), ["err.service.unavailable"])
 
     def test_managers_read_the_delivery_log_officers_do_not(self):
-        self.service.on_search(b'{"header": {"sender_id": "ibr.test"}}')
+        self.receive(b'{"header": {"sender_id": "ibr.test"}}')
         manager = new_test_user(
             self.env, login="ibr_mgr2", groups="spp_dci_client_ibr.group_ibr_manager"
         )
@@ -164,7 +172,7 @@ class TestOfficerExperience(IbrCase):
             beneficiary("NID", "1000000001", "Cash Transfer", programme_id="P1", name="Ana Li"),
             ended,
         ]
-        self.service.on_search(self.on_search_body([self.item(reference, records)]))
+        self.receive(self.on_search_body([self.item(reference, records)]))
         self.assertEqual((check.result, check.result_source), ("confirmed_match", "search"))
         lines = check.match_ids.sorted("id")
         self.assertEqual(
@@ -196,9 +204,7 @@ class TestOfficerExperience(IbrCase):
         check, reference = self.waiting_check()
         page = {"page_size": 1, "page_number": 1, "total_count": 3}
         records = [beneficiary("NID", "1000000001", "A")]
-        self.service.on_search(
-            self.on_search_body([self.item(reference, records, pagination=page)])
-        )
+        self.receive(self.on_search_body([self.item(reference, records, pagination=page)]))
         self.assertEqual((check.state, check.pages_received, check.pages_total), ("checking", 1, 3))
 
     # -- the registrant: worst of the latest result per IBR -------------------------------
@@ -252,9 +258,9 @@ class TestOfficerExperience(IbrCase):
             self.assertEqual(set(checks.mapped("state")), {"checking"})
             self.assertFalse(bus.called, "not before the answers")
             first, second = checks.sorted("id")
-            self.service.on_search(self.on_search_body([self.item(first.reference_id)]))
+            self.receive(self.on_search_body([self.item(first.reference_id)]))
             self.assertFalse(bus.called, "one check still open")
-            self.service.on_search(self.on_search_body([self.item(second.reference_id)]))
+            self.receive(self.on_search_body([self.item(second.reference_id)]))
         [(user, kind, payload), _kw] = bus.call_args
         self.assertEqual((user, kind), (self.officer, "simple_notification"))
         self.assertIn("0 confirmed match(es), 0 possible, 2 no match, 0 failed", payload["message"])
