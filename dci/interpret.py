@@ -20,6 +20,7 @@ __all__ = [
     "CONFIRMED_MATCH",
     "NO_MATCH",
     "POSSIBLE_MATCH",
+    "RESULT_RANK",
     "Enrolment",
     "Interpretation",
     "ItemOutcome",
@@ -34,7 +35,7 @@ __all__ = [
 NO_MATCH = "no_match"
 POSSIBLE_MATCH = "possible_match"
 CONFIRMED_MATCH = "confirmed_match"
-_RANK = {NO_MATCH: 0, POSSIBLE_MATCH: 1, CONFIRMED_MATCH: 2}
+RESULT_RANK = {NO_MATCH: 0, POSSIBLE_MATCH: 1, CONFIRMED_MATCH: 2}  # worse is higher
 ACTIVE_STATUSES = frozenset({"active", "enrolled", "enroled", "ongoing", "current"})
 
 
@@ -56,7 +57,7 @@ class Interpretation:
 
     def merge(self, other):
         """Combine pages of one answer: strongest result, programmes in order seen."""
-        result = max(self.result, other.result, key=_RANK.__getitem__)
+        result = max(self.result, other.result, key=RESULT_RANK.__getitem__)
         programmes = tuple(dict.fromkeys(self.programmes + other.programmes))
         return Interpretation(result, programmes, self.record_count + other.record_count)
 

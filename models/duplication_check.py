@@ -60,7 +60,6 @@ STATES = [
     ("completed", "Completed"),
     ("failed", "Failed"),
 ]
-RESULT_RANK = {"no_match": 0, "possible_match": 1, "confirmed_match": 2}
 SOURCES = [
     ("search", "IBR search"),
     ("precheck", "Enrolment pre-check"),
@@ -501,6 +500,7 @@ class DuplicationCheck(models.Model):
         touched = self.browse().union(*matched)
         touched._lock_rows()
         orphans = []
+        matches = []  # the match lines of the checks completed here, created at once
         for item, check in zip(items, matched, strict=True):
             if not check:
                 orphans.append((item, "no check has this reference, transaction or correlation id"))
@@ -509,7 +509,8 @@ class DuplicationCheck(models.Model):
             elif not check._awaits_answer():
                 orphans.append((item, f"the check is {check.state}, not waiting for an answer"))
             else:
-                check._process_ibr_search_result(item)
+                check.with_context(dci_pending_matches=matches)._process_ibr_search_result(item)
+        self.env["spp.dci.duplication.match"].sudo().create(matches)
         touched.filtered(lambda c: c.state in ("completed", "failed"))._notify_finished_requests()
         return orphans
 
@@ -607,7 +608,12 @@ class DuplicationCheck(models.Model):
         ]
         lines = match_lines(records, self.identifier_type, self.identifier_value)
         matches = self.env["spp.dci.duplication.match"].sudo()
-        matches.create([matches._vals(self.id, line) for line in lines])
+        vals = [matches._vals(self, line) for line in lines]
+        pending = self.env.context.get("dci_pending_matches")
+        if pending is None:
+            matches.create(vals)
+        else:  # applying a whole answer: one INSERT for all its checks' lines
+            pending.extend(vals)
 
     def _merge_pages(self, pages):
         """The result of a whole answer: its ``succ`` pages read and merged.

@@ -31,12 +31,16 @@ class DuplicationMatch(models.Model):
     check_id = fields.Many2one(
         "spp.dci.duplication.check", required=True, ondelete="cascade", index=True
     )
-    partner_id = fields.Many2one(related="check_id.partner_id", string="Registrant", store=True)
+    # copied from the check when the line is made (they never change after): the
+    # figures group by them without a join, and no stored related field is recomputed
+    partner_id = fields.Many2one("res.partner", string="Registrant", readonly=True, index=True)
     connection_id = fields.Many2one(
-        related="check_id.data_source_id", string="IBR Connection", store=True
+        "spp.dci.ibr.connection", string="IBR Connection", readonly=True, ondelete="set null"
     )
-    result = fields.Selection(related="check_id.result", string="Check Result", store=True)
-    check_date = fields.Datetime(related="check_id.check_date", store=True)
+    # shown, not stored: a stored copy would be rewritten on every line whenever a
+    # check's result is written (the lines are made as the check completes)
+    result = fields.Selection(related="check_id.result", string="Check Result")
+    check_date = fields.Datetime(readonly=True)
     programme_id = fields.Char(string="Programme ID")
     programme_name = fields.Char(string="Programme", index=True)
     enrolment_status = fields.Char()
@@ -51,10 +55,15 @@ class DuplicationMatch(models.Model):
     identifiers = fields.Char(string="Identifiers in the IBR")
 
     @staticmethod
-    def _vals(check_id, line):
-        """Create values of one core ``MatchLine`` for check ``check_id``."""
+    def _vals(check, line):
+        """Create values of one core ``MatchLine`` of ``check``."""
         vals = {name: getattr(line, name) or False for name in _TEXT_FIELDS}
         vals.update(
-            check_id=check_id, enrolment_active=line.active, same_identifier=line.same_identifier
+            check_id=check.id,
+            partner_id=check.partner_id.id,
+            connection_id=check.data_source_id.id,
+            check_date=check.check_date,
+            enrolment_active=line.active,
+            same_identifier=line.same_identifier,
         )
         return vals

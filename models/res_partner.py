@@ -7,7 +7,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..dci.errors import DCIError
-from .duplication_check import RESULT_RANK, RESULTS
+from ..dci.interpret import RESULT_RANK
+from .duplication_check import RESULTS
 from .notify import notification
 
 _logger = logging.getLogger(__name__)
