@@ -19,9 +19,9 @@ class DciCallbackOrphan(models.Model):
     _order = "id desc"
 
     sender_id = fields.Char(string="IBR Sender ID", readonly=True)
-    reference_id = fields.Char(readonly=True, index=True)
-    transaction_id = fields.Char(readonly=True, index=True)
-    correlation_id = fields.Char(readonly=True)
+    reference_id = fields.Char(string="Reference ID", readonly=True, index=True)
+    transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
+    correlation_id = fields.Char(string="Correlation ID", readonly=True)
     reason = fields.Char(readonly=True)
     item_json = fields.Text(
         string="Answer Item", readonly=True, groups="spp_dci_client_ibr.group_ibr_pii"

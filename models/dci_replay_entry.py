@@ -14,8 +14,8 @@ class DciReplayEntry(models.Model):
     _description = "DCI Message Seen (replay guard)"
     _log_access = False
 
-    sender_id = fields.Char(required=True)
-    message_id = fields.Char(required=True)
+    sender_id = fields.Char(string="Sender ID", required=True)
+    message_id = fields.Char(string="Message ID", required=True)
     digest = fields.Char(required=True)
     keep_until = fields.Datetime(required=True, index=True)
 

@@ -36,7 +36,7 @@ class DciIbrNotification(models.Model):
     _description = "IBR Notification"
     _order = "id desc"
 
-    sender_id = fields.Char(string="IBR Sender", readonly=True)
+    sender_id = fields.Char(string="IBR Sender ID", readonly=True)
     subscription_id = fields.Many2one(
         "spp.dci.ibr.subscription", readonly=True, index="btree_not_null", ondelete="set null"
     )
@@ -46,8 +46,8 @@ class DciIbrNotification(models.Model):
     check_id = fields.Many2one(
         "spp.dci.duplication.check", string="Resulting Check", readonly=True, ondelete="set null"
     )
-    transaction_id = fields.Char(readonly=True, index=True)
-    reference_id = fields.Char(readonly=True)
+    transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
+    reference_id = fields.Char(string="Reference ID", readonly=True)
     event_type = fields.Char(readonly=True)
     state = fields.Selection(
         [("applied", "Applied"), ("unmatched", "No Subscription")], required=True, readonly=True
@@ -119,8 +119,8 @@ class DciIbrEnrolmentUpdate(models.Model):
 
     connection_id = fields.Many2one("spp.dci.ibr.connection", readonly=True, required=True)
     partner_ids = fields.Many2many("res.partner", string="Registrants", readonly=True)
-    transaction_id = fields.Char(readonly=True)
-    correlation_id = fields.Char(readonly=True)
+    transaction_id = fields.Char(string="Transaction ID", readonly=True)
+    correlation_id = fields.Char(string="Correlation ID", readonly=True)
     beneficiary_count = fields.Integer(readonly=True)
     accepted_count = fields.Integer(readonly=True)
     state = fields.Selection(

@@ -55,11 +55,13 @@ class DciIbrSubscription(models.Model):
     )
     error_message = fields.Text(readonly=True)
     # what the IBR said (on-subscribe), as recorded since the first version
-    sender_id = fields.Char(string="IBR Sender", readonly=True, index=True)
-    transaction_id = fields.Char(readonly=True, index=True)
-    correlation_id = fields.Char(readonly=True)
-    reference_id = fields.Char(readonly=True, index="btree_not_null")
-    unsubscribe_transaction_id = fields.Char(readonly=True, index="btree_not_null")
+    sender_id = fields.Char(string="IBR Sender ID", readonly=True, index=True)
+    transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
+    correlation_id = fields.Char(string="Correlation ID", readonly=True)
+    reference_id = fields.Char(string="Reference ID", readonly=True, index="btree_not_null")
+    unsubscribe_transaction_id = fields.Char(
+        string="Unsubscribe Transaction ID", readonly=True, index="btree_not_null"
+    )
     code = fields.Char(string="Subscription Code", readonly=True, index=True)
     status = fields.Char(readonly=True, help="rcvd, pdng, succ or rjct")
     subscription_status = fields.Char(readonly=True, help="subscribe or unsubscribe")
