@@ -273,6 +273,7 @@ class DciIbrSubscription(models.Model):
                 "identifier_value": self.sudo().identifier_value,
                 "data_source_id": self.connection_id.id,
                 "state": "checking",
+                "result_source": "notification",
                 "reference_id": messages.new_id(),
                 "transaction_id": transaction_id,
                 "notes": self.env._(

@@ -160,6 +160,8 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
         self.assertEqual(self.partner.dci_last_result, "confirmed_match")
         check = self.partner.dci_check_ids.filtered(lambda c: c.state == "completed")
         self.assertEqual(check.matched_programs, "Elsewhere Grant")
+        self.assertEqual(check.result_source, "notification")
+        self.assertEqual(check.match_ids.programme_name, "Elsewhere Grant")
         self.assertIn("SUB-1", check.notes)
         notes = self.env["mail.message"].search(
             [("model", "=", "res.partner"), ("res_id", "=", self.partner.id)]
