@@ -2,8 +2,9 @@
 administrator needs to see why answers do not arrive.
 
 Only ids and protocol codes are kept, never message content. Repeats of the
-same refusal (sender, route, code) within an hour add to one row, so a peer
-that keeps sending bad messages cannot grow the table faster than that.
+same refusal (trusted sender or none, route, code) within an hour add to one
+row, which keeps the ids the latest one claimed: whatever anyone sends, the
+table grows by at most one row per sender, route and code an hour.
 """
 
 from odoo import api, fields, models
@@ -40,14 +41,14 @@ class DeliveryLog(models.Model):
         the ids read from the refused message (unverified)."""
         now = fields.Datetime.now()
         claimed = envelope_ids.get("sender_id") or False
-        key = [
+        key = [  # not the claimed id: anyone can claim a new one each time
             ("sender_id", "=", sender.id or False),
-            ("claimed_sender_id", "=", claimed),
             ("route", "=", route),
             ("code", "=", error.code),
             ("last_at", ">=", fields.Datetime.subtract(now, minutes=AGGREGATE_MINUTES)),
         ]
         vals = {
+            "claimed_sender_id": claimed,
             "http_status": error.http_status,
             "reason": (error.message or "")[:250],
             "message_id": envelope_ids.get("message_id") or False,
@@ -63,7 +64,6 @@ class DeliveryLog(models.Model):
             dict(
                 vals,
                 sender_id=sender.id or False,
-                claimed_sender_id=claimed,
                 route=route,
                 code=error.code,
                 checks_affected=checks_affected,

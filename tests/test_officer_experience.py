@@ -86,6 +86,11 @@ class TestOfficerExperience(IbrCase):
         self.assertEqual(self.receive(unknown)[0], 403)
         log = self.logs.search([("claimed_sender_id", "=", "ibr.nobody")])
         self.assertEqual((log.code, bool(log.sender_id)), ("err.sender_id.invalid", False))
+        # claiming a new sender id each time grows no table: one row, the latest claim
+        for n in range(5):
+            self.receive(self.on_search_body([self.item(reference)], sender_id=f"ibr.x{n}"))
+        self.assertEqual(self.logs.search([("sender_id", "=", False)]), log)
+        self.assertEqual((log.count, log.claimed_sender_id), (6, "ibr.x4"))
         # a failure to apply is logged too, but the check waits for the IBR's retry
         model = type(self.checks)
         with (
