@@ -134,7 +134,9 @@ class DuplicationCheck(models.Model):
         "spp.dci.ibr.connection",
         string="IBR Connection",
         ondelete="restrict",
-        default=lambda self: self.env["spp.dci.ibr.connection"].search([], limit=1),
+        default=lambda self: self.env["spp.dci.ibr.connection"].search(
+            [("is_ready", "=", True)], limit=1
+        ),
     )
     error_message = fields.Text(readonly=True, copy=False)
     notes = fields.Text()
