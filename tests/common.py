@@ -71,6 +71,18 @@ class CommittingHttpCase(LoopbackRequests, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.startClassPatcher(patch.object(Registry, "_lock", DummyRLock()))
+        # refusals its requests commit are logged: remove them with the rest
+        with cls.registry.cursor() as cr:
+            cr.execute("SELECT coalesce(max(id), 0) FROM spp_dci_delivery_log")
+            cls._delivery_logs_before = cr.fetchone()[0]
+        cls.addClassCleanup(cls._remove_delivery_logs)
+
+    @classmethod
+    def _remove_delivery_logs(cls):
+        with cls.registry.cursor() as cr:
+            cr.execute(
+                "DELETE FROM spp_dci_delivery_log WHERE id > %s", (cls._delivery_logs_before,)
+            )
 
 
 class IbrFixtures:
