@@ -190,8 +190,8 @@ class DciCallbackService(models.AbstractModel):
                 self.env["spp.dci.delivery.log"]._record(action, error, ids, sender, told)
                 if isinstance(error, UnknownKey) and sender:
                     sender._schedule_key_refresh()  # the IBR may have rotated its key
-        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-            pass  # refusals recorded at the same moment: the other one counted it
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:  # refused at the same moment as another
+            _logger.debug("a concurrent %s refusal was not counted in the delivery log", action)
         except Exception:  # the trace is a courtesy: the ERR answer stands regardless
             _logger.exception("could not record a refused %s delivery", action)
 
