@@ -17,6 +17,7 @@ import json
 from odoo import api, fields, models
 
 from .duplication_check import OPEN_STATES, RESULTS
+from .notify import notification
 
 EXPAND_NOW = 500  # registrants expanded within the officer's request
 EXPAND_CHUNK = 2000  # registrants expanded per step of the send job
@@ -218,17 +219,12 @@ class CheckRequest(models.Model):
             )
             if self.skip_summary:
                 message += "\n" + self.skip_summary
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Check in IBR"),
-                "message": message,
-                "type": "warning" if self.skipped_count else "success",
-                "sticky": bool(self.skipped_count),
-                "next": self.action_view_checks(),
-            },
-        }
+        action = notification(
+            self.env._("Check in IBR"), message, "warning" if self.skipped_count else "success"
+        )
+        # stays while there are skipped registrants to read; then the batch's checks
+        action["params"].update(sticky=bool(self.skipped_count), next=self.action_view_checks())
+        return action
 
     def _notify_if_finished(self):
         """Notify the officers of these requests that have no open check left."""

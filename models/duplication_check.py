@@ -275,9 +275,9 @@ class DuplicationCheck(models.Model):
             return True
         return done._new_attempts()._open()
 
-    def _new_attempts(self, state="ready"):
-        """A new check repeating each of these (same registrant, identifier
-        and connection); these are no longer the latest attempts."""
+    def _new_attempts(self):
+        """A new ``ready`` check repeating each of these (same registrant,
+        identifier and connection); these are no longer the latest attempts."""
         source = self.sudo()  # the identifier value may be hidden from the caller
         attempts = self.create(
             [
@@ -289,7 +289,6 @@ class DuplicationCheck(models.Model):
                     "request_id": check.request_id.id,
                     "previous_check_id": check.id,
                     "attempt": check.attempt + 1,
-                    "state": state,
                 }
                 for check in source
             ]

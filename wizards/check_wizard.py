@@ -15,6 +15,16 @@ SAMPLE = 1000  # registrants whose identifiers the wizard summarises
 PREVIEW = 200  # registrants listed one by one before the officer confirms
 
 
+def _type_counts(partners):
+    """``{identifier type: registrants having one}`` among the first ``SAMPLE``
+    registrants (a glance, not a census, for huge selections), first seen first."""
+    counts = {}
+    for partner in partners[:SAMPLE]:
+        for id_type in dict(partner._get_ibr_identifiers()):
+            counts[id_type] = counts.get(id_type, 0) + 1
+    return counts
+
+
 class IbrCheckWizard(models.TransientModel):
     _name = "spp.dci.check.wizard"
     _description = "Check Registrants in IBR"
@@ -55,11 +65,7 @@ class IbrCheckWizard(models.TransientModel):
         for wizard in self:
             partners = wizard._selection()._origin  # the hook sees real records
             wizard.partner_count = len(partners)
-            sample = partners[:SAMPLE]  # a glance, not a census, for huge selections
-            types = {}
-            for partner in sample:
-                for id_type in dict(partner._get_ibr_identifiers()):
-                    types[id_type] = types.get(id_type, 0) + 1
+            types = _type_counts(partners)
             lines = [
                 self.env._("%(type)s: %(n)s registrant(s)", type=t, n=n)
                 for t, n in sorted(types.items())
@@ -125,13 +131,9 @@ class IbrCheckWizard(models.TransientModel):
         """Suggest the identifier type most of the selection has (the first
         seen on a tie); for a single registrant, prefill its value."""
         partners = self._selection()._origin
-        if not self.identifier_type:
-            counts = {}
-            for partner in partners[:SAMPLE]:
-                for id_type in dict(partner._get_ibr_identifiers()):
-                    counts[id_type] = counts.get(id_type, 0) + 1
-            if counts:
-                self.identifier_type = max(counts, key=counts.get)
+        counts = _type_counts(partners) if not self.identifier_type else {}
+        if counts:
+            self.identifier_type = max(counts, key=counts.get)
         if len(partners) == 1:
             self.identifier_value = partners._ibr_identifier_for(self.identifier_type)[0]
 
