@@ -247,31 +247,31 @@ class CheckRequest(models.Model):
     def _notify_finished(self):
         self.ensure_one()
         self.sudo().notified_at = fields.Datetime.now()
-        results = dict(RESULTS)
-        counts = dict.fromkeys(results, 0)
-        for result, count in (
+        # one count by state and result: failed checks have no result
+        counts = dict.fromkeys([*dict(RESULTS), "failed"], 0)
+        for state, result, count in (
             self.env["spp.dci.duplication.check"]
             .sudo()
             ._read_group(
-                [("request_id", "=", self.id), ("state", "=", "completed")],
-                ["result"],
+                [("request_id", "=", self.id), ("state", "in", ("completed", "failed"))],
+                ["state", "result"],
                 ["__count"],
             )
         ):
-            counts[result] = count
+            counts["failed" if state == "failed" else result] += count
         message = self.env._(
             "%(confirmed)s confirmed match(es), %(possible)s possible, %(none)s no match, "
             "%(failed)s failed, %(skipped)s registrant(s) skipped.",
             confirmed=counts["confirmed_match"],
             possible=counts["possible_match"],
             none=counts["no_match"],
-            failed=self.failed_count,
+            failed=counts["failed"],
             skipped=self.skipped_count,
         )
         self.create_uid._bus_send(
             "simple_notification",
             {
-                "type": "warning" if self.failed_count else "success",
+                "type": "warning" if counts["failed"] else "success",
                 "title": self.env._("IBR checks finished: %(name)s", name=self.display_name),
                 "message": message,
                 "sticky": True,
