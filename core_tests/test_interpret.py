@@ -174,3 +174,12 @@ def test_match_lines_never_crash_on_sloppy_records(records):
 
     for line in match_lines(records, "NID", "1"):
         assert not line.programme_name
+
+
+def test_text_read_from_records_carries_no_nul():
+    from dci.interpret import match_lines
+
+    record = beneficiary("NID", "1", "Cash\x00 Transfer", name="Ana\x00 Li")
+    [line] = match_lines([record], "NID", "1")
+    assert (line.programme_name, line.person_name) == ("Cash Transfer", "Ana Li")
+    assert classify([record], "NID", "1").programmes == ("Cash Transfer",)

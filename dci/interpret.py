@@ -77,10 +77,11 @@ class ItemOutcome:
 
 
 def _text(value):
-    """A scalar as stripped text; anything else (objects, lists, booleans) as ``""``."""
+    """A scalar as stripped text; anything else (objects, lists, booleans) as ``""``.
+    NUL characters (valid JSON, but no database stores them) are dropped."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return ""
-    return str(value).strip()
+    return str(value).replace("\x00", "").strip()
 
 
 def _object(value):

@@ -206,6 +206,14 @@ class TestOfficerExperience(IbrCase):
         )
         self.assertEqual(by_programme, {"Cash Transfer": 1, "School Feeding": 1})
 
+    def test_a_nul_in_a_record_is_stored_without_it(self):
+        check, reference = self.waiting_check()
+        record = beneficiary("NID", "1000000001", "Cash\x00 Transfer", name="Ana\x00 Li")
+        status, _ack = self.receive(self.on_search_body([self.item(reference, [record])]))
+        self.assertEqual((status, check.state), (200, "completed"))  # no 503 for ever
+        self.assertEqual(check.match_ids.mapped("person_name"), ["Ana Li"])
+        self.assertEqual(check.matched_programs, "Cash Transfer")
+
     def test_pages_received_out_of_the_total(self):
         check, reference = self.waiting_check()
         page = {"page_size": 1, "page_number": 1, "total_count": 3}
