@@ -3,14 +3,21 @@
 Nothing an IBR sends is dropped silently: an answer item that matches no
 waiting check is kept here (an orphan) with the reason, and can be applied
 later once its check exists (a callback can overtake our own commit).
+
+Only the callback service makes them, from messages whose signature it
+verified, and it keeps the sender that verified them: an orphan is applied
+again only as that sender's answer. People read them; nobody writes them.
 """
 
 import json
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.fields import Domain
 
 from ..dci.schemas import SearchResponse, SearchResponseItem
+
+MANAGER_GROUP = "spp_dci_client_ibr.group_ibr_manager"
 
 
 class DciCallbackOrphan(models.Model):
@@ -19,6 +26,20 @@ class DciCallbackOrphan(models.Model):
     _order = "id desc"
 
     sender_id = fields.Char(string="IBR Sender ID", readonly=True)
+    verified_sender_id = fields.Many2one(
+        "spp.dci.ibr.sender",
+        string="Verified By",
+        readonly=True,
+        ondelete="set null",
+        help="The trusted sender whose signature this answer carried: it is applied "
+        "again only as that sender's answer.",
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        readonly=True,
+        index=True,
+        help="The company of the message it answers, when we sent one under its transaction id.",
+    )
     reference_id = fields.Char(string="Reference ID", readonly=True, index=True)
     transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
     correlation_id = fields.Char(string="Correlation ID", readonly=True)
@@ -30,6 +51,7 @@ class DciCallbackOrphan(models.Model):
         [("open", "Open"), ("applied", "Applied"), ("dismissed", "Dismissed")],
         default="open",
         required=True,
+        readonly=True,
     )
 
     @api.depends("sender_id", "reference_id", "transaction_id")
@@ -42,12 +64,28 @@ class DciCallbackOrphan(models.Model):
             )
 
     @api.model
-    def _log_items(self, orphans, sender_id, transaction_id=None, correlation_id=None):
-        """Keep ``(item, reason)`` pairs for later; log their ids, not their content."""
-        return self.create(
+    def _company_of(self, transaction_id):
+        """The company of our outbox message ``transaction_id`` (False: none)."""
+        if not transaction_id:
+            return False
+        txn = (
+            self.env["spp.dci.ibr.transaction"]
+            .sudo()
+            .search([("transaction_id", "=", transaction_id)], limit=1)
+        )
+        return txn.connection_id.company_id.id
+
+    @api.model
+    def _log_items(self, orphans, sender, transaction_id=None, correlation_id=None):
+        """Keep ``(item, reason)`` pairs of a message ``sender`` verified, for
+        later; log their ids, not their content."""
+        company_id = self._company_of(transaction_id)
+        return self.sudo().create(
             [
                 {
-                    "sender_id": sender_id,
+                    "sender_id": sender.sender_id,
+                    "verified_sender_id": sender.id,
+                    "company_id": company_id,
                     # an id no check can have: kept short enough for its index
                     "reference_id": (item.reference_id or "")[:255] or False,
                     "transaction_id": transaction_id,
@@ -59,25 +97,33 @@ class DciCallbackOrphan(models.Model):
             ]
         )
 
+    def _check_manager(self):
+        if not (self.env.su or self.env.user.has_group(MANAGER_GROUP)):
+            raise AccessError(self.env._("Only IBR managers can dismiss or re-apply answers."))
+
     def action_dismiss(self):
-        self.write({"state": "dismissed"})
+        self._check_manager()
+        self.sudo().write({"state": "dismissed"})
 
     def action_reapply(self):
-        """Apply open orphans whose check now waits for them, one set per answer."""
+        """Apply open orphans whose check now waits for them, one set per
+        answer, as answers of the sender that verified them; an orphan no
+        trusted sender verified is never applied."""
+        self._check_manager()
+        self = self.sudo()
         checks = self.env["spp.dci.duplication.check"]
-        answers = self.filtered(lambda o: o.state == "open").grouped(
-            lambda o: (o.sender_id, o.transaction_id, o.correlation_id)
+        answers = self.filtered(lambda o: o.state == "open" and o.verified_sender_id).grouped(
+            lambda o: (o.verified_sender_id, o.transaction_id, o.correlation_id)
         )
-        for (sender_id, transaction_id, correlation_id), orphans in answers.items():
-            items = [
-                SearchResponseItem.model_validate(json.loads(o.item_json)) for o in orphans.sudo()
-            ]
+        for (sender, transaction_id, correlation_id), orphans in answers.items():
+            if not sender.active:
+                continue  # no longer trusted: its answers wait
+            items = [SearchResponseItem.model_validate(json.loads(o.item_json)) for o in orphans]
             response = SearchResponse(
                 transaction_id=transaction_id or "-",
                 correlation_id=correlation_id or "",
                 search_response=items,
             )
-            sender = self.env["spp.dci.ibr.sender"].get_by_sender_id(sender_id)
             unapplied = {
                 id(item) for item, _reason in checks._apply_search_response(response, sender)
             }
@@ -109,7 +155,7 @@ class DciCallbackOrphan(models.Model):
         checks): orphans that will never match, such as answers to a batch
         that was never committed, cost no parsing on each run.
         """
-        orphans = self.search([("state", "=", "open")])
+        orphans = self.sudo().search([("state", "=", "open"), ("verified_sender_id", "!=", False)])
         ids = {
             field: set(orphans.mapped(field)) - {False}
             for field in ("reference_id", "transaction_id", "correlation_id")

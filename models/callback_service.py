@@ -13,7 +13,6 @@ from odoo import api, models
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 
 from ..dci import messages
-from ..dci.auth import bearer_matches
 from ..dci.errors import (
     DCIError,
     ReplayDetected,
@@ -54,7 +53,8 @@ class OdooTrustStore(TrustStore):
 
     def sender(self, sender_id):
         if sender_id not in self.senders:
-            record = self.env["spp.dci.ibr.sender"].get_by_sender_id(sender_id)
+            # every company's trusted senders: the request's user belongs to none
+            record = self.env["spp.dci.ibr.sender"].sudo().get_by_sender_id(sender_id)
             if not record:
                 raise SenderInvalid(f"sender {sender_id!r} is not a trusted IBR")
             self.senders[sender_id] = record
@@ -62,8 +62,7 @@ class OdooTrustStore(TrustStore):
 
     def keys_for(self, sender_id):
         record = self.sender(sender_id)
-        token = record.sudo().callback_token  # a secret: only compared, never shown
-        if token and not bearer_matches(self.authorization, token):
+        if not record._accepts_token(self.authorization):
             raise Unauthorized("this IBR's callbacks need its bearer token")
         return record._get_key_set()  # may be empty: an unknown kid refreshes once
 
@@ -96,7 +95,9 @@ class DciCallbackService(models.AbstractModel):
         return int(self._param(PARAM_MAX_BODY, 2 * 1024 * 1024))
 
     def _our_ids(self):
-        connections = self.env["spp.dci.ibr.connection"].search([("our_sender_id", "!=", False)])
+        connections = (
+            self.env["spp.dci.ibr.connection"].sudo().search([("our_sender_id", "!=", False)])
+        )
         return set(connections.mapped("our_sender_id"))
 
     # -- the routes --------------------------------------------------------
@@ -104,35 +105,40 @@ class DciCallbackService(models.AbstractModel):
     @api.model
     def on_search(self, raw, authorization=None):
         """Handle an ``on-search`` callback body; return ``(status, body)``."""
-        return self._receive(raw, authorization, "on-search", SearchResponse, self._apply_search)
+        return self._receive(raw, authorization, "on-search", SearchResponse, "_apply_search")
 
     @api.model
     def on_subscribe(self, raw, authorization=None):
         """Handle an ``on-subscribe`` callback body; return ``(status, body)``."""
         return self._receive(
-            raw, authorization, "on-subscribe", SubscribeResponse, self._apply_subscribe
+            raw, authorization, "on-subscribe", SubscribeResponse, "_apply_subscribe"
         )
 
     @api.model
     def on_unsubscribe(self, raw, authorization=None):
         """Handle an ``on-unsubscribe`` callback body; return ``(status, body)``."""
         return self._receive(
-            raw, authorization, "on-unsubscribe", UnsubscribeResponse, self._apply_unsubscribe
+            raw, authorization, "on-unsubscribe", UnsubscribeResponse, "_apply_unsubscribe"
         )
 
     @api.model
     def notify(self, raw, authorization=None):
         """Handle a ``notify`` event body; return ``(status, body)``."""
-        return self._receive(raw, authorization, "notify", NotifyEventRequest, self._apply_notify)
+        return self._receive(raw, authorization, "notify", NotifyEventRequest, "_apply_notify")
 
     @api.model
     def on_txn_status(self, raw, authorization=None):
         """Handle a ``txn-on-status`` callback body; return ``(status, body)``."""
         return self._receive(
-            raw, authorization, "txn-on-status", TxnStatusResponse, self._apply_txn_status
+            raw, authorization, "txn-on-status", TxnStatusResponse, "_apply_txn_status"
         )
 
     def _receive(self, raw, authorization, action, model, apply):
+        """Verify ``raw`` as the ``action`` message; apply it with the service's
+        method named ``apply``, in superuser mode: the answer's sender was
+        verified, and what it may change is decided by the apply methods
+        (its own connections' checks and subscriptions), not by the rights of
+        the technical user the request runs as."""
         trust = OdooTrustStore(self.env, authorization)
         try:
             with self.env.cr.savepoint():
@@ -149,17 +155,18 @@ class DciCallbackService(models.AbstractModel):
                     max_bytes=self.max_body_bytes(),
                 )
                 if not accepted.is_duplicate:
-                    apply(accepted, trust.sender(accepted.sender_id))
+                    sender = trust.sender(accepted.sender_id).sudo()
+                    getattr(self.sudo(), apply)(accepted, sender)
         except DCIError as exc:
             _logger.info("refused %s callback: %s %s", action, exc.code, exc.message)
-            self._record_refusal(raw, action, exc)
+            self._record_refusal(raw, action, exc, authorization)
             return exc.http_status, messages.err_ack(exc)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise  # Odoo retries the request; the retry sees the other delivery
         except Exception:
             _logger.exception("could not apply %s callback", action)
             error = ServiceUnavailable("the callback could not be applied; send it again")
-            self._record_refusal(raw, action, error)
+            self._record_refusal(raw, action, error, authorization)
             return error.http_status, messages.err_ack(error)
         if accepted.is_duplicate:
             _logger.info(
@@ -171,13 +178,16 @@ class DciCallbackService(models.AbstractModel):
 
     # -- refusals: visible to administrators and to the checks waiting -------
 
-    def _record_refusal(self, raw, action, error):
-        """Log a refused or failed delivery on its sender, and tell the checks
-        waiting for it that their answer was refused, so none waits an hour
-        for an answer that came and was turned away.
+    def _record_refusal(self, raw, action, error, authorization=None):
+        """Log a refused or failed delivery on its sender, and note on the
+        checks it claims to answer that an answer was refused, so an officer
+        sees why a check still waits.
 
-        Runs after the refused delivery's savepoint was rolled back; it never
-        changes the answer the IBR gets.
+        Nothing here is verified, so nothing here changes a check's state or
+        result: the note is only a note, and a request without the bearer
+        token its claimed sender requires notes nothing at all. Runs after
+        the refused delivery's savepoint was rolled back; it never changes
+        the answer the IBR gets.
         """
         try:
             with self.env.cr.savepoint():
@@ -185,8 +195,13 @@ class DciCallbackService(models.AbstractModel):
                 senders = self.env["spp.dci.ibr.sender"].sudo()
                 sender = senders.get_by_sender_id(ids.get("sender_id") or "")
                 told = 0
-                if action == "on-search" and sender and _refuses_the_answer(error):
-                    told = self._tell_checks_refused(ids.get("transaction_id"), sender, error)
+                if (
+                    action == "on-search"
+                    and sender
+                    and _refuses_the_answer(error)
+                    and sender._accepts_token(authorization)
+                ):
+                    told = self._note_checks_refused(ids.get("transaction_id"), sender, error)
                 self.env["spp.dci.delivery.log"]._record(action, error, ids, sender, told)
                 if isinstance(error, UnknownKey) and sender:
                     sender._schedule_key_refresh()  # the IBR may have rotated its key
@@ -195,9 +210,10 @@ class DciCallbackService(models.AbstractModel):
         except Exception:  # the trace is a courtesy: the ERR answer stands regardless
             _logger.exception("could not record a refused %s delivery", action)
 
-    def _tell_checks_refused(self, transaction_id, sender, error):
-        """Fail the waiting checks of our message ``transaction_id`` (when
-        ``sender`` answers for it) with the refusal; return how many."""
+    def _note_checks_refused(self, transaction_id, sender, error):
+        """Note on the waiting checks of our message ``transaction_id`` (when
+        ``sender`` answers for it) that an answer claiming to be from it was
+        refused; return how many. Their state and result stay as they are."""
         if not transaction_id:
             return 0
         txn = (
@@ -208,16 +224,14 @@ class DciCallbackService(models.AbstractModel):
         if txn.connection_id.ibr_sender_id != sender:
             return 0
         waiting = txn.check_ids.filtered(lambda c: c.state == "checking")
-        waiting._mark_failed(
-            self.env._(
-                "The IBR's answer was refused: %(reason)s (%(code)s). Ask an administrator "
-                "to check the IBR sender %(sender)s (its keys and signature); the answer is "
-                "applied if the IBR sends it again once it can be verified.",
-                reason=error.message,
-                code=error.code,
-                sender=sender.name,
-            ),
-            "answer_refused",
+        waiting.write(
+            {
+                "refusal_note": self.env._(
+                    "an answer from %(sender)s was refused: %(code)s",
+                    sender=sender.sender_id,
+                    code=error.code,
+                )[:250]
+            }
         )
         return len(waiting)
 
@@ -232,6 +246,7 @@ class DciCallbackService(models.AbstractModel):
             orphans.create(
                 {
                     "sender_id": sender.sender_id,
+                    "verified_sender_id": sender.id,
                     "reason": (
                         f"message rejected: {header.status_reason_code or 'rjct'} "
                         f"{header.status_reason_message or ''}"
@@ -267,6 +282,7 @@ class DciCallbackService(models.AbstractModel):
             self.env["spp.dci.callback.orphan"].create(
                 {
                     "sender_id": sender.sender_id,
+                    "verified_sender_id": sender.id,
                     "transaction_id": accepted.message.transaction_id,
                     "correlation_id": accepted.message.correlation_id,
                     "reason": "on-unsubscribe for no subscription of ours",

@@ -16,7 +16,7 @@ import json
 
 from odoo import api, fields, models
 
-from .duplication_check import OPEN_STATES, RESULTS
+from .duplication_check import OPEN_STATES, PII_GROUP, RESULTS
 from .notify import notification
 
 EXPAND_NOW = 500  # registrants expanded within the officer's request
@@ -32,6 +32,7 @@ class CheckRequest(models.Model):
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection", string="IBR Connection", required=True, readonly=True
     )
+    company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
     partner_ids_json = fields.Text(required=True, readonly=True, help="Registrant ids, in order.")
     partner_count = fields.Integer(string="Registrants", readonly=True)
     expanded_count = fields.Integer(string="Registrants Done", readonly=True)
@@ -40,7 +41,9 @@ class CheckRequest(models.Model):
         string="Skipped", readonly=True, help="Registrants without an identifier of this type."
     )
     values_json = fields.Text(
-        readonly=True, help="Identifier values the officer typed, by registrant id."
+        readonly=True,
+        groups=PII_GROUP,
+        help="Identifier values the officer typed, by registrant id.",
     )
     skipped_json = fields.Text(readonly=True, help="[registrant id, reason] of each skipped.")
     skipped_partner_ids = fields.Many2many(
@@ -130,19 +133,25 @@ class CheckRequest(models.Model):
         ids = json.loads(self.partner_ids_json)
         start = self.expanded_count
         chunk = ids[start : start + limit] if limit else ids[start:]
-        partners = self.env["res.partner"].browse(chunk).exists()
-        typed = json.loads(self.values_json or "{}")
+        partners = self._readable_by_asker(chunk)
+        typed = json.loads(self.sudo().values_json or "{}")
         pairs, skipped = [], json.loads(self.skipped_json or "[]")
+        company = self.connection_id.company_id
         for partner in partners:
             value, reason = typed.get(str(partner.id)), None
-            if not value:
+            if partner.company_id and partner.company_id != company:
+                value, reason = None, self.env._("belongs to another company than the connection")
+            elif not value:
                 value, reason = partner._ibr_identifier_for(self.identifier_type)
             if value:
                 pairs.append((partner.id, value))
             else:
                 skipped.append((partner.id, reason))
         gone = set(chunk) - set(partners.ids)
-        skipped += [(partner_id, self.env._("deleted meanwhile")) for partner_id in gone]
+        skipped += [
+            (partner_id, self.env._("deleted meanwhile, or not yours to read"))
+            for partner_id in gone
+        ]
         checks = (
             self.env["spp.dci.duplication.check"]
             .with_user(self.create_uid)  # the officer asked: the checks are theirs
@@ -172,6 +181,20 @@ class CheckRequest(models.Model):
             }
         )
         return checks
+
+    def _readable_by_asker(self, ids):
+        """The registrants of ``ids`` that the officer who asked may read, in
+        the connection's company, in the order asked (one search: the ids come
+        from the officer's request and are never trusted as they are)."""
+        if self.company_id not in self.create_uid.company_ids:
+            return self.env["res.partner"]  # the officer has left the company meanwhile
+        asker = (
+            self.env["res.partner"]
+            .with_user(self.create_uid)
+            .with_context(active_test=False, allowed_company_ids=self.company_id.ids)
+        )
+        allowed = set(asker.search([("id", "in", ids)]).ids)
+        return self.env["res.partner"].browse([i for i in ids if i in allowed])
 
     @api.model
     def _expand_next(self):

@@ -21,6 +21,12 @@ class DeliveryLog(models.Model):
     sender_id = fields.Many2one(
         "spp.dci.ibr.sender", string="IBR Sender", ondelete="cascade", index="btree_not_null"
     )
+    company_id = fields.Many2one(
+        related="sender_id.company_id",
+        store=True,
+        index=True,
+        help="The trusted sender's company (empty: a sender every company trusts, or none).",
+    )
     claimed_sender_id = fields.Char(
         string="Sender ID Claimed", help="As the message's header gave it (not verified)."
     )

@@ -21,10 +21,10 @@ import json
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
-from ..dci import messages
+from ..dci import messages, paging
 from ..dci.errors import (
     DCIError,
     EnvelopeError,
@@ -77,6 +77,38 @@ FAILURES = [
     ("replaced", "Replaced by a new attempt"),
 ]
 OPEN_STATES = ("ready", "queued", "checking")
+# Written only by the product's own paths (the send job, verified answers,
+# officer actions), always in superuser mode: no caller sets them over RPC.
+RESULT_FIELDS = frozenset(
+    {
+        "state",
+        "result",
+        "matched_programs",
+        "raw_response",
+        "match_ids",
+        "record_count",
+        "pages_received",
+        "pages_total",
+        "result_source",
+        "completed_at",
+        "failure_kind",
+        "error_message",
+        "refusal_note",
+        "transaction_id",
+        "reference_id",
+        "ibr_transaction_id",
+        "sent_at",
+        "check_date",
+        "request_id",
+        "previous_check_id",
+        "attempt",
+        "is_latest",
+    }
+)
+# What a check asks: settable by an officer while the check is still ``ready``.
+QUESTION_FIELDS = frozenset(
+    {"partner_id", "identifier_type", "identifier_value", "data_source_id", "company_id"}
+)
 # What a check claimed by the send job starts from (it may have been sent before
 # by a job that died: its new ids make that send's answers unmatched).
 _CLEARED = {
@@ -103,27 +135,34 @@ def _minutes_text(env, minutes):
     return env._("1 minute") if minutes == 1 else env._("%(n)s minutes", n=minutes)
 
 
-def _pages_by_number(items):
-    """The ``succ`` answer items by page number: a page delivered twice counts once."""
-    return {
-        (item.get("pagination") or {}).get("page_number", 1): item
-        for item in items
-        if item.get("status") == "succ"
-    }
-
-
 class DuplicationCheck(models.Model):
     _name = "spp.dci.duplication.check"
     _description = "IBR Duplication Check"
     _inherit = ["mail.thread"]
     _order = "check_date desc, id desc"
+    _check_company_auto = True
 
     partner_id = fields.Many2one(
-        "res.partner", string="Registrant", required=True, ondelete="cascade", index=True
+        "res.partner",
+        string="Registrant",
+        required=True,
+        ondelete="cascade",
+        index=True,
+        check_company=True,
+    )
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        compute="_compute_company_id",
+        store=True,
+        readonly=False,
+        precompute=True,
+        help="The connection's company: only its users see the check.",
     )
     identifier_type = fields.Char(required=True, help="e.g. NID, UIN, BRN")
     identifier_value = fields.Char(required=True, groups=PII_GROUP)
-    check_date = fields.Datetime(default=fields.Datetime.now, readonly=True)
+    check_date = fields.Datetime(default=fields.Datetime.now, readonly=True, copy=False)
     result = fields.Selection(RESULTS, readonly=True, copy=False)
     matched_programs = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
     raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
@@ -134,11 +173,19 @@ class DuplicationCheck(models.Model):
         "spp.dci.ibr.connection",
         string="IBR Connection",
         ondelete="restrict",
+        check_company=True,
         default=lambda self: self.env["spp.dci.ibr.connection"].search(
-            [("is_ready", "=", True)], limit=1
+            [("is_ready", "=", True), ("company_id", "in", self.env.companies.ids)], limit=1
         ),
     )
     error_message = fields.Text(readonly=True, copy=False)
+    refusal_note = fields.Char(
+        string="Refused Delivery",
+        readonly=True,
+        copy=False,
+        help="A message claiming to answer this check was refused (it could not be "
+        "verified). It changed nothing: the check still waits for a verified answer.",
+    )
     notes = fields.Text()
     ibr_transaction_id = fields.Many2one(
         "spp.dci.ibr.transaction",
@@ -215,6 +262,13 @@ class DuplicationCheck(models.Model):
                 state=states.get(check.state, ""),
             )
 
+    @api.depends("data_source_id")
+    def _compute_company_id(self):
+        for check in self:
+            check.company_id = (
+                check.data_source_id.company_id or check.company_id or self.env.company
+            )
+
     @api.depends("raw_response")
     def _compute_raw_response_pretty(self):
         for check in self:
@@ -235,7 +289,41 @@ class DuplicationCheck(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        if not self.env.su:
+            # an officer asks a question; only the product writes answers (and a
+            # ``default_*`` context key is a value too)
+            for vals in vals_list:
+                self._refuse_result_fields(vals)
+            context = {
+                key: value
+                for key, value in self.env.context.items()
+                if not (key.startswith("default_") and key[8:] in RESULT_FIELDS)
+            }
+            self = self.with_env(self.env(context=context))
         return super(DuplicationCheck, self.with_context(**_QUIET_CREATE)).create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            self._refuse_result_fields(vals)
+            if QUESTION_FIELDS.intersection(vals) and self.filtered(lambda c: c.state != "ready"):
+                raise AccessError(
+                    self.env._(
+                        "A check that was sent keeps the registrant, identifier and connection "
+                        "it was sent with: use Retry or Run Again to ask again."
+                    )
+                )
+        return super().write(vals)
+
+    def _refuse_result_fields(self, vals):
+        written = RESULT_FIELDS.intersection(vals)
+        if written:
+            raise AccessError(
+                self.env._(
+                    "Only the IBR's verified answers and the product's own actions set a "
+                    "check's state and result (refused: %(fields)s).",
+                    fields=", ".join(sorted(written)),
+                )
+            )
 
     # -- officer actions ---------------------------------------------------
 
@@ -266,7 +354,7 @@ class DuplicationCheck(models.Model):
         """Start over from ``ready``: a queued check goes back (nothing was
         sent); any other gets a new ``ready`` attempt, and one still waiting
         is closed as replaced, so a late answer to it is kept as unmatched."""
-        self.filtered(lambda c: c.state == "queued").write({"state": "ready"})
+        self.filtered(lambda c: c.state == "queued").sudo().write({"state": "ready"})
         done = self.filtered(lambda c: c.state in ("checking", "completed", "failed"))
         done.filtered(lambda c: c.state == "checking")._mark_failed(
             self.env._("Replaced by a new attempt before the IBR answered."), "replaced"
@@ -278,8 +366,10 @@ class DuplicationCheck(models.Model):
     def _new_attempts(self):
         """A new ``ready`` check repeating each of these (same registrant,
         identifier and connection); these are no longer the latest attempts."""
-        source = self.sudo()  # the identifier value may be hidden from the caller
-        attempts = self.create(
+        # superuser: the chain fields are the product's, and the identifier value
+        # may be hidden from the caller
+        source = self.sudo()
+        attempts = source.create(
             [
                 {
                     "partner_id": check.partner_id.id,
@@ -294,7 +384,7 @@ class DuplicationCheck(models.Model):
             ]
         )
         source.write({"is_latest": False})
-        return attempts
+        return attempts.with_env(self.env)
 
     def _open(self):
         """The window action showing these checks (a form for one)."""
@@ -318,7 +408,7 @@ class DuplicationCheck(models.Model):
             return
         for connection, checks in self.grouped("data_source_id").items():
             checks._ensure_runnable(connection)
-        self.write({"state": "queued"})
+        self.sudo().write({"state": "queued"})
         self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks").sudo()._trigger()
 
     # -- sending (called by the outbox, see ibr_transaction.py) --------------
@@ -326,7 +416,7 @@ class DuplicationCheck(models.Model):
     def _ensure_runnable(self, connection):
         if not connection:
             connection = self.env["spp.dci.ibr.connection"].get_default()
-            self.write({"data_source_id": connection.id})
+            self.sudo().write({"data_source_id": connection.id})
         return connection._ensure_ready()  # a UserError says what is missing, to whom
 
     def _assign_to(self, txn):
@@ -342,8 +432,9 @@ class DuplicationCheck(models.Model):
             sent_at=now,
             check_date=now,
         )
-        self.write(common)  # one UPDATE for what the batch shares
-        for check in self:
+        checks = self.sudo()
+        checks.write(common)  # one UPDATE for what the batch shares
+        for check in checks:
             check.reference_id = messages.new_id()
 
     def _search_queries(self):
@@ -389,7 +480,7 @@ class DuplicationCheck(models.Model):
         if not self:
             return
         self._lock_rows()
-        self.write({"state": "failed", "error_message": message, "failure_kind": kind})
+        self.sudo().write({"state": "failed", "error_message": message, "failure_kind": kind})
         self._notify_finished_requests()
 
     def _notify_finished_requests(self):
@@ -496,6 +587,9 @@ class DuplicationCheck(models.Model):
     def _apply_search_response(self, response, sender):
         """Apply every item of a core ``SearchResponse`` as one set; return the
         orphan items as ``(item, reason)`` pairs for the caller to log."""
+        # superuser: ``sender`` verified the answer; it applies to the checks of the
+        # connections that trust it, whichever company they belong to
+        self = self.sudo()
         items = response.search_response
         matched = self._match_items(items, response.transaction_id, response.correlation_id)
         touched = self.browse().union(*matched)
@@ -505,8 +599,9 @@ class DuplicationCheck(models.Model):
         for item, check in zip(items, matched, strict=True):
             if not check:
                 orphans.append((item, "no check has this reference, transaction or correlation id"))
-            elif sender and check.data_source_id.ibr_sender_id != sender:
-                orphans.append((item, f"sender {sender.sender_id} does not answer for this check"))
+            elif not sender or check.data_source_id.ibr_sender_id != sender:
+                who = sender.sender_id if sender else "an unverified sender"
+                orphans.append((item, f"{who} does not answer for this check"))
             elif not check._awaits_answer():
                 orphans.append((item, f"the check is {check.state}, not waiting for an answer"))
             else:
@@ -530,7 +625,7 @@ class DuplicationCheck(models.Model):
         unmatched = self._apply_search_response(response, sender)
         if unmatched:
             self.env["spp.dci.callback.orphan"]._log_items(
-                unmatched, sender.sender_id, response.transaction_id, response.correlation_id
+                unmatched, sender, response.transaction_id, response.correlation_id
             )
         return unmatched
 
@@ -564,11 +659,17 @@ class DuplicationCheck(models.Model):
                 }
             )
             return
-        pages = json.loads(self.raw_response) if self.raw_response else []
-        pages.append(item.dump())
+        # a page stored again replaces itself; one beyond the announced count
+        # refuses the whole message (the caller's savepoint undoes the rest)
+        pages = paging.add_item(
+            json.loads(self.raw_response) if self.raw_response else [],
+            item.dump(),
+            outcome.total_pages,
+            self.pages_total,
+        )
         vals = {"raw_response": json.dumps(pages, ensure_ascii=False)}
         if outcome.status == "succ":
-            answered = _pages_by_number(pages)
+            answered = paging.pages_by_number(pages)
             vals.update(pages_received=len(answered), pages_total=outcome.total_pages)
             if len(answered) >= outcome.total_pages:  # pages may come in any order
                 ordered = [answered[n] for n in sorted(answered)]
@@ -701,13 +802,25 @@ class DuplicationCheck(models.Model):
                 else:
                     stale._poll_status(connection)
                 stale = stale.filtered(lambda c: c.state == "checking")
-            stale._mark_failed(
+            delay = _minutes_text(self.env, connection.stale_after_minutes)
+            refused = stale.filtered("refusal_note")
+            (stale - refused)._mark_failed(
                 self.env._(
-                    "No answer from the IBR within %(delay)s. Retry the check.",
-                    delay=_minutes_text(self.env, connection.stale_after_minutes),
+                    "No answer from the IBR within %(delay)s. Retry the check.", delay=delay
                 ),
                 "no_answer",
             )
+            for note, checks in refused.grouped("refusal_note").items():
+                checks._mark_failed(
+                    self.env._(
+                        "No verified answer from the IBR within %(delay)s: %(note)s. Ask an "
+                        "administrator to check the connection's trusted IBR sender and its "
+                        "keys, then retry the check.",
+                        delay=delay,
+                        note=note,
+                    ),
+                    "answer_refused",
+                )
 
     def _request_status(self, connection, limit):
         """Ask the IBR (``/registry/txn/status``, answered by ``txn/on-status``)

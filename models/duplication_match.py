@@ -34,6 +34,7 @@ class DuplicationMatch(models.Model):
     # copied from the check when the line is made (they never change after): the
     # figures group by them without a join, and no stored related field is recomputed
     partner_id = fields.Many2one("res.partner", string="Registrant", readonly=True, index=True)
+    company_id = fields.Many2one("res.company", readonly=True, index=True)
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection", string="IBR Connection", readonly=True, ondelete="set null"
     )
@@ -61,6 +62,7 @@ class DuplicationMatch(models.Model):
         vals.update(
             check_id=check.id,
             partner_id=check.partner_id.id,
+            company_id=check.company_id.id,
             connection_id=check.data_source_id.id,
             check_date=check.check_date,
             enrolment_active=line.active,

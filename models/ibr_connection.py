@@ -34,8 +34,17 @@ class IbrConnection(models.Model):
     _name = "spp.dci.ibr.connection"
     _description = "IBR Connection"
     _order = "sequence, name"
+    _check_company_auto = True
 
     name = fields.Char(required=True)
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        index=True,
+        default=lambda self: self.env.company,
+        help="Whose registry asks through this connection: its checks, batches and "
+        "subscriptions belong to this company, and only its users see them.",
+    )
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     base_url = fields.Char(
@@ -48,6 +57,7 @@ class IbrConnection(models.Model):
     ibr_sender_id = fields.Many2one(
         "spp.dci.ibr.sender",
         string="Trusted IBR Sender",
+        check_company=True,
         help="Only callbacks signed by this sender may answer checks sent through this connection.",
     )
     mode = fields.Selection(
@@ -90,10 +100,12 @@ class IbrConnection(models.Model):
         default="none",
         required=True,
     )
-    bearer_token = fields.Char(groups="base.group_system")
+    bearer_token = fields.Char(groups="base.group_system", copy=False)
     oauth_token_url = fields.Char(string="OAuth2 Token URL")
     oauth_client_id = fields.Char(string="OAuth2 Client ID")
-    oauth_client_secret = fields.Char(string="OAuth2 Client Secret", groups="base.group_system")
+    oauth_client_secret = fields.Char(
+        string="OAuth2 Client Secret", groups="base.group_system", copy=False
+    )
     # our signing key: the private part only system administrators can read
     signing_algorithm = fields.Selection(
         [("ed25519", "Ed25519"), ("rs256", "RSA-256")], default="ed25519", required=True
@@ -395,9 +407,28 @@ class IbrConnection(models.Model):
 
     # -- keys ---------------------------------------------------------------
 
+    def _check_admin(self, refusal):
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            raise AccessError(refusal)
+
+    def write(self, vals):
+        if "company_id" in vals and self.env["spp.dci.duplication.check"].sudo().search_count(
+            [("data_source_id", "in", self.ids), ("company_id", "!=", vals["company_id"])],
+            limit=1,
+        ):
+            raise UserError(
+                self.env._(
+                    "This connection has checks of its company: they stay that company's. "
+                    "Create a new connection for the other company instead."
+                )
+            )
+        return super().write(vals)
+
     def action_generate_signing_key(self):
         """Create a new signing key pair; the old one stops signing at once.
-        Says which key it is and where the IBR must fetch it."""
+        Says which key it is and where the IBR must fetch it. (Administrators
+        only: every IBR refuses our requests until it fetched the new key.)"""
+        self._check_admin(self.env._("Only administrators can rotate our signing key."))
         for conn in self:
             key = SigningKey.generate(conn.our_sender_id, conn.signing_algorithm)
             conn.sudo().write(
@@ -452,7 +483,8 @@ class IbrConnection(models.Model):
         from ..dci.keys import public_key_from_pem
 
         keys = []
-        for conn in self.search([("signing_kid", "!=", False)]):
+        # every company's keys: the one JWKS of this database
+        for conn in self.sudo().search([("signing_kid", "!=", False)]):
             try:
                 KeyId.parse(conn.signing_kid)
                 keys.append(public_key_from_pem(conn.signing_public_key, kid=conn.signing_kid))
@@ -497,8 +529,7 @@ class IbrConnection(models.Model):
         """Button (administrators): check each link an IBR exchange needs, say
         which one breaks and how to mend it, and keep the outcome on the form."""
         self.ensure_one()
-        if not self.env.user.has_group("base.group_system"):
-            raise AccessError(self.env._("Only administrators can test an IBR connection."))
+        self._check_admin(self.env._("Only administrators can test an IBR connection."))
         self.write(
             {
                 "last_test_at": fields.Datetime.now(),

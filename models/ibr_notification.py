@@ -37,6 +37,12 @@ class DciIbrNotification(models.Model):
     _order = "id desc"
 
     sender_id = fields.Char(string="IBR Sender ID", readonly=True)
+    company_id = fields.Many2one(
+        "res.company",
+        readonly=True,
+        index=True,
+        help="The company of the subscription it applies to (empty: none matched).",
+    )
     subscription_id = fields.Many2one(
         "spp.dci.ibr.subscription", readonly=True, index="btree_not_null", ondelete="set null"
     )
@@ -91,6 +97,7 @@ class DciIbrNotification(models.Model):
                 check = sub._apply_event(item, request.transaction_id)
                 row.update(
                     state="applied",
+                    company_id=sub.company_id.id,
                     subscription_id=sub.id,
                     partner_id=sub.partner_id.id,
                     check_id=check.id,
@@ -118,6 +125,7 @@ class DciIbrEnrolmentUpdate(models.Model):
     _order = "id desc"
 
     connection_id = fields.Many2one("spp.dci.ibr.connection", readonly=True, required=True)
+    company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
     partner_ids = fields.Many2many("res.partner", string="Registrants", readonly=True)
     transaction_id = fields.Char(string="Transaction ID", readonly=True)
     correlation_id = fields.Char(string="Correlation ID", readonly=True)

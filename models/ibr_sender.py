@@ -6,8 +6,9 @@ import re
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..dci.auth import bearer_matches
 from ..dci.errors import DCIError, KeyFormatError, PrivateAddress
 from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
 from ..dci.netguard import FetchPolicy, fetch_json
@@ -23,6 +24,11 @@ PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
 PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
 REFRESH_CRON = "spp_dci_client_ibr.ir_cron_refresh_sender_keys"
 SENDER_MENU = "Settings > Technical > DCI > Configuration > IBR Senders"
+# What verifying a callback may change on a sender (the callback user refreshes
+# keys); every other field is the administrators'.
+KEY_REFRESH_FIELDS = frozenset(
+    {"public_key", "algorithm", "last_key_fetch", "last_fetch_error", "key_refresh_due"}
+)
 # The members each supported JWK type must carry (RFC 7517/8037).
 _JWK_MEMBERS = {"OKP": ("crv", "x"), "RSA": ("n", "e")}
 
@@ -77,6 +83,12 @@ class IbrSender(models.Model):
         "the key refresh job fetches this sender's keys again at this time.",
     )
     active = fields.Boolean(default=True)
+    company_id = fields.Many2one(
+        "res.company",
+        index=True,
+        help="Empty: trusted by every company's connections (one national IBR). Set: only "
+        "that company's connections may use it.",
+    )
     notes = fields.Text()
     key_ids = fields.One2many("spp.dci.ibr.sender.key", "sender_id", string="Keys")
     published_key_count = fields.Integer(compute="_compute_published_key_count")
@@ -85,6 +97,7 @@ class IbrSender(models.Model):
     )
     callback_token = fields.Char(
         groups="base.group_system",
+        copy=False,
         help="Optional: when set, this IBR's callbacks must also carry "
         "'Authorization: Bearer <token>'.",
     )
@@ -124,6 +137,15 @@ class IbrSender(models.Model):
         return super().create(vals_list)
 
     def write(self, vals):
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            denied = set(vals) - KEY_REFRESH_FIELDS
+            if denied:
+                raise AccessError(
+                    self.env._(
+                        "Only administrators configure trusted IBR senders (refused: %(fields)s).",
+                        fields=", ".join(sorted(denied)),
+                    )
+                )
         if vals.get("public_key") and "algorithm" not in vals:
             vals = self._derive_algorithm(dict(vals))
         return super().write(vals)
@@ -150,6 +172,18 @@ class IbrSender(models.Model):
                 ) from None
 
     # -- lookups used by the callback API ------------------------------------
+
+    def _accepts_token(self, authorization):
+        """Whether a request with this ``Authorization`` header may speak for
+        this sender: always when it has no callback token, else only with it.
+        (The token is a secret: compared here, never shown.)"""
+        self.ensure_one()
+        token = self.sudo().callback_token
+        return not token or bearer_matches(authorization or "", token)
+
+    def _check_admin(self):
+        if not (self.env.su or self.env.user.has_group("base.group_system")):
+            raise AccessError(self.env._("Only administrators can fetch an IBR sender's keys."))
 
     @api.model
     def get_by_sender_id(self, sender_id):
@@ -316,6 +350,7 @@ class IbrSender(models.Model):
     def fetch_public_key(self):
         """Fetch the JWKS and store its keys (no UI). Raises UserError on failure,
         leaving the stored keys untouched."""
+        self._check_admin()
         for sender in self:
             try:
                 keys = sender._fetch_keys()
@@ -370,6 +405,7 @@ class IbrSender(models.Model):
         """Button: fetch keys and say how it went. A failure is recorded on the
         sender (kept, unlike a raised error: the form and the "Key Fetch Failed"
         filter show it) and told in a notification that stays."""
+        self._check_admin()
         failures = []
         for sender in self:
             try:

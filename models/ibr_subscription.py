@@ -13,7 +13,7 @@ before.
 import logging
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from ..dci import messages
 from ..dci.errors import DCIError
@@ -28,6 +28,7 @@ STATES = [
     ("ended", "Ended"),
 ]
 PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
+OFFICER_GROUP = "spp_dci_client_ibr.group_ibr_officer"
 
 
 class DciIbrSubscription(models.Model):
@@ -45,6 +46,7 @@ class DciIbrSubscription(models.Model):
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection", string="IBR Connection", readonly=True, ondelete="cascade"
     )
+    company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
     identifier_type = fields.Char(readonly=True)
     identifier_value = fields.Char(readonly=True, groups=PII_GROUP)
     state = fields.Selection(STATES, default="requested", required=True, readonly=True)
@@ -91,9 +93,16 @@ class DciIbrSubscription(models.Model):
     def _subscribe_partners(self, partners, connection=None):
         """Request a subscription for each of ``partners`` (their first IBR
         identifier) on ``connection`` (default: the default connection); the
-        send job sends them. Returns the subscriptions to be sent."""
+        send job sends them. Returns the subscriptions to be sent.
+
+        Subscriptions are written only here and by the IBR's verified answers
+        (superuser mode, after these checks): nobody edits one over RPC."""
+        self._check_officer()
         connection = connection or self.env["spp.dci.ibr.connection"].get_default()
         self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
+        # the caller chose the ids: keep those the caller may read
+        partners = partners.search([("id", "in", partners.ids)])
+        self = self.sudo()
         existing = {
             sub.partner_id: sub
             for sub in self.search(
@@ -133,11 +142,17 @@ class DciIbrSubscription(models.Model):
         subs = to_renew | self.create(to_create)
         if subs:
             self._wake_send_job()
-        return subs
+        return subs.with_env(partners.env)
+
+    def _check_officer(self):
+        if not (self.env.su or self.env.user.has_group(OFFICER_GROUP)):
+            raise AccessError(self.env._("Only IBR officers can subscribe or unsubscribe."))
 
     def action_unsubscribe(self):
         """End these subscriptions: the send job tells the IBR; one not yet
         sent ends at once."""
+        self._check_officer()
+        self = self.sudo()
         never_sent = self.filtered(lambda s: s.state == "requested" and not s.transaction_id)
         never_sent.write({"state": "ended", "pending_action": False})
         to_send = (self - never_sent).filtered(lambda s: s.state == "active" and s.code)
@@ -154,6 +169,7 @@ class DciIbrSubscription(models.Model):
         return True
 
     def action_resubscribe(self):
+        self._check_officer()
         for connection, subs in self.grouped("connection_id").items():
             self._subscribe_partners(subs.partner_id, connection)
         return True
@@ -300,12 +316,12 @@ class DciIbrSubscription(models.Model):
         except DCIError:  # pragma: no cover - the hook fails the check itself
             check.write({"state": "failed"})
         self.write({"last_event_at": fields.Datetime.now()})
-        results = dict(check._fields["result"]._description_selection(self.env))
+        # every employee who reads the registrant reads its chatter: the note
+        # says where to look, the result stays behind the IBR groups
         self.partner_id.sudo().message_post(
             body=self.env._(
-                "The IBR notified an enrolment event (%(event)s). New IBR result: %(result)s.",
-                event=event,
-                result=results.get(check.result, check.result or "-"),
+                "The IBR notified an enrolment event: the registrant's IBR checks have a "
+                "new result."
             ),
             subtype_xmlid="mail.mt_note",
             author_id=self.env.ref("base.partner_root").id,  # the system, whoever received it

@@ -43,6 +43,7 @@ class IbrTransaction(models.Model):
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection", string="IBR Connection", required=True, readonly=True
     )
+    company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
     state = fields.Selection(STATES, default="sending", required=True, readonly=True, index=True)
     message_id = fields.Char(string="Message ID", readonly=True, help="Of the latest send.")
     correlation_id = fields.Char(

@@ -12,3 +12,4 @@ from . import (
     test_outbox,
     test_tours,
 )
+from . import test_security

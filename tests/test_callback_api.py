@@ -41,16 +41,15 @@ class TestCallbackApi(IbrCase):
         check = self.make_check(value=value)
         return check, self.mark_sent(check, **kwargs)
 
-    def assert_untouched(self, check, refused=True):
-        """Nothing of the answer was applied, no replay row kept; a check whose
-        answer (naming its transaction) was refused says so, still open to it."""
+    def assert_untouched(self, check, noted=True):
+        """Nothing of the answer was applied, no replay row kept, the check still
+        waits: an unverified message changes no check. One whose answer (naming
+        its transaction) was refused only carries a note saying so."""
         self.assertEqual((check.result, check.pages_received), (False, 0))
         self.assertFalse(check.sudo().raw_response)
         self.assertFalse(self.env["spp.dci.replay.entry"].search([]))
-        self.assertEqual(
-            (check.state, check.failure_kind),
-            ("failed", "answer_refused") if refused else ("checking", False),
-        )
+        self.assertEqual((check.state, check.failure_kind), ("checking", False))
+        self.assertEqual(bool(check.refusal_note), noted, check.refusal_note)
 
     # -- the happy path ----------------------------------------------------
 
@@ -145,7 +144,7 @@ class TestCallbackApi(IbrCase):
         self.assert_refused(
             self.post(self.on_search_body([self.item(reference)])), 413, "err.request.bad"
         )
-        self.assert_untouched(check, refused=False)  # "t" is no transaction of ours
+        self.assert_untouched(check, noted=False)  # "t" is no transaction of ours
 
     def test_unsigned_only_in_development_mode(self):
         check, reference = self.waiting_check()
@@ -166,7 +165,7 @@ class TestCallbackApi(IbrCase):
         self.assert_refused(self.post(body), 401, "err.request.unauthorized")
         wrong = dict(JSON, Authorization="Bearer nope")
         self.assert_refused(self.post(body, headers=wrong), 401, "err.request.unauthorized")
-        self.assert_untouched(check)
+        self.assert_untouched(check, noted=False)  # without the token: not even a note
         right = dict(JSON, Authorization="Bearer s3cret")
         self.assertEqual(self.post(body, headers=right).status_code, 200)
         self.assertEqual(check.state, "completed")
@@ -318,7 +317,7 @@ class TestCallbackApi(IbrCase):
             mute_logger("odoo.addons.spp_dci_client_ibr.models.callback_service"),
         ):
             self.assert_refused(self.post(body), 503, "err.service.unavailable")
-        self.assert_untouched(check, refused=False)  # a failure to apply is sent again
+        self.assert_untouched(check, noted=False)  # a failure to apply is sent again
         self.assertEqual(self.post(body).status_code, 200)  # the IBR's retry is applied
         self.assertEqual(check.state, "completed")
 
@@ -337,7 +336,8 @@ class TestCallbackApi(IbrCase):
         third, ref3 = self.waiting_check()
         old = self.on_search_body([self.item(ref3)])  # the retired key no longer verifies
         self.assert_refused(self.post(old), 401, "err.signature.invalid")
-        self.assertEqual((third.state, third.failure_kind), ("failed", "answer_refused"))
+        self.assertEqual((third.state, third.failure_kind), ("checking", False))
+        self.assertIn("err.signature.invalid", third.refusal_note)
 
     # -- on-subscribe, JWKS, the runner's rights -----------------------------
 

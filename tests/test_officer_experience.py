@@ -49,10 +49,11 @@ class TestOfficerExperience(IbrCase):
         body = self.on_search_body([self.item(reference)], key=rotated)
         status, ack = self.receive(body)
         self.assertEqual((status, ack["message"]["error"]["code"]), (401, "err.signature.invalid"))
-        # the check says so at once instead of waiting for the stale limit
-        self.assertEqual((check.state, check.failure_kind), ("failed", "answer_refused"))
-        self.assertIn("answer was refused", check.error_message)
-        self.assertIn("ask an administrator", check.error_message.lower())
+        # the check says so at once, and still waits: an unverified message changes nothing
+        self.assertEqual((check.state, check.failure_kind), ("checking", False))
+        self.assertEqual(
+            check.refusal_note, "an answer from ibr.test was refused: err.signature.invalid"
+        )
         # the administrator sees it on the sender: ids and codes, no content
         [log] = self.sender.delivery_log_ids
         self.assertEqual(
@@ -68,6 +69,16 @@ class TestOfficerExperience(IbrCase):
         status, _ack = self.receive(self.on_search_body([self.item(reference)]))
         self.assertEqual((status, check.state, check.result), (200, "completed", "no_match"))
         self.assertFalse(check.failure_kind)
+
+    def test_a_check_whose_answers_were_refused_fails_as_refused_when_stale(self):
+        check, reference = self.waiting_check()
+        rotated = SigningKey.generate(IBR_SENDER_ID, key_id="k9")
+        self.receive(self.on_search_body([self.item(reference)], key=rotated))
+        check.sent_at = "2020-01-01 00:00:00"
+        self.checks._cron_fail_stale()
+        self.assertEqual((check.state, check.failure_kind), ("failed", "answer_refused"))
+        self.assertIn("No verified answer", check.error_message)
+        self.assertIn("ask an administrator", check.error_message.lower())
 
     def test_a_refusal_never_touches_checks_it_does_not_name(self):
         mine, reference = self.waiting_check(transaction_id="txn-mine")

@@ -118,13 +118,23 @@ class IbrCheckWizard(models.TransientModel):
             )
 
     def _selection(self):
-        """The selected registrants, as they were selected. (Reading them without
-        the archive filter also spares checking 50,000 records one by one.)"""
+        """The selected registrants the officer may read, in the order selected
+        (archived ones too). The ids come from the caller: one search keeps
+        only those the officer's access rules and companies allow."""
         self.ensure_one()
         if self.selection_ids_json:
-            ids = json.loads(self.selection_ids_json)
-            return self.env["res.partner"].with_context(active_test=False).browse(ids)
-        return self.with_context(active_test=False).partner_ids
+            try:
+                ids = json.loads(self.selection_ids_json)
+            except ValueError:
+                ids = None
+            if not isinstance(ids, list) or not all(type(i) is int for i in ids):
+                raise UserError(self.env._("The selection is not a list of registrant ids."))
+        else:
+            ids = self.with_context(active_test=False).partner_ids._origin.ids
+        # as the officer, also inside the stored compute of the lines (run as superuser)
+        partners = self.env(su=False)["res.partner"].with_context(active_test=False)
+        allowed = set(partners.search([("id", "in", ids)]).ids)
+        return partners.browse([i for i in ids if i in allowed])
 
     @api.onchange("partner_ids", "selection_ids_json", "identifier_type")
     def _onchange_prefill_value(self):
@@ -139,14 +149,17 @@ class IbrCheckWizard(models.TransientModel):
 
     def _typed_values(self):
         """``{partner id: value}`` the officer typed or changed in the list
-        (or, for one registrant, in ``identifier_value``)."""
+        (or, for one registrant, in ``identifier_value``); only for registrants
+        of the selection (a line names its registrant as the client sent it)."""
+        partners = self._selection()
+        selected = set(partners.ids)
         typed = {
             line.partner_id.id: line.identifier_value.strip()
             for line in self.line_ids
-            if (line.identifier_value or "").strip()
+            if line.partner_id.id in selected
+            and (line.identifier_value or "").strip()
             and line.identifier_value.strip() != (line.found_value or "")
         }
-        partners = self._selection()
         value = (self.identifier_value or "").strip()
         if len(partners) == 1 and value and value != (self.line_ids[:1].found_value or ""):
             typed[partners.id] = value
