@@ -146,6 +146,7 @@ def test_every_xml_reference_to_this_module_exists():
                 "signature_clock_skew",
                 "signature_max_lifetime",
                 "callback_max_bytes",
+                "api_docs",
             }:
                 continue  # system parameter keys
             assert name in ids, f"{path.relative_to(ROOT)} refers to unknown xml id {name}"

@@ -10,6 +10,6 @@ from . import (
     test_officer_experience,
     test_openspp_parity,
     test_outbox,
+    test_security,
     test_tours,
 )
-from . import test_security
