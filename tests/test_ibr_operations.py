@@ -168,6 +168,10 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
         )
         self.assertEqual(len(notes), before + 1)
         self.assertIn("enrolment event", notes[0].body)
+        self.assertNotIn("Confirmed", notes[0].body, "every employee reads the chatter")
+        self.assertEqual(
+            self.env["spp.dci.ibr.notification"].search([]).company_id, self.env.company
+        )
         [event] = self.env["spp.dci.ibr.notification"].search([("sender_id", "=", SENDER)])
         self.assertEqual(
             (event.state, event.partner_id, event.check_id), ("applied", self.partner, check)

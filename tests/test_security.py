@@ -269,6 +269,14 @@ class TestLeastPrivilege(SecurityCase):
         with self.assertRaises(AccessError):
             self.partner.with_user(self.viewer).action_ibr_subscribe()
 
+    def test_typed_identifier_values_of_a_batch_are_personal_data(self):
+        request = self.env["spp.dci.check.request"]._queue(
+            self.partner, "NID", self.connection, {self.partner.id: "1000000001"}
+        )
+        with self.assertRaises(AccessError):
+            request.with_user(self.viewer).read(["values_json"])
+        self.assertIn("1000000001", request.with_user(self.officer).values_json)
+
     def test_secrets_are_not_copied(self):
         self.connection.sudo().write({"auth_type": "bearer", "bearer_token": "t0ken"})
         self.sender.sudo().callback_token = "s3cret"
