@@ -19,6 +19,7 @@ from ..dci.signatures import sign_envelope
 from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for tests
 
 IBR_SENDER_ID = "ibr.test"
+JSON = {"Content-Type": "application/json"}
 OUR_SENDER_ID = "spmis.test"
 
 
@@ -206,6 +207,19 @@ class IbrFixtures:
 
 class IbrCase(IbrFixtures, LoopbackRequests, FastAPITransactionCase):
     """The fixtures, with the OCA fastapi test client for the callback routes."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.endpoint = cls.env.ref("spp_dci_client_ibr.fastapi_endpoint_dci_api")
+        cls.runner = cls.env.ref("spp_dci_client_ibr.user_ibr_callback")
+
+    def post(self, body, path="/ibr/on-search", headers=None):
+        """POST ``body`` to the real ``dci_api`` app, as the API's own user."""
+        with self._create_test_client(
+            app=self.endpoint._get_app(), user=self.runner, raise_server_exceptions=False
+        ) as client:
+            return client.post(path, content=body, headers=headers or JSON)
 
 
 class IbrHttpCase(IbrFixtures, LoopbackRequests, HttpCase):

@@ -20,18 +20,6 @@ JSON = {"Content-Type": "application/json"}
 
 @tagged("post_install", "-at_install")
 class TestCallbackApi(IbrCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.endpoint = cls.env.ref("spp_dci_client_ibr.fastapi_endpoint_dci_api")
-        cls.runner = cls.env.ref("spp_dci_client_ibr.user_ibr_callback")
-
-    def post(self, body, path="/ibr/on-search", headers=None):
-        with self._create_test_client(
-            app=self.endpoint._get_app(), user=self.runner, raise_server_exceptions=False
-        ) as client:
-            return client.post(path, content=body, headers=headers or JSON)
-
     def assert_refused(self, response, status, code):
         self.assertEqual(response.status_code, status, response.text)
         ack = response.json()["message"]

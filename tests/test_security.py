@@ -24,20 +24,12 @@ class SecurityCase(IbrCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.endpoint = cls.env.ref("spp_dci_client_ibr.fastapi_endpoint_dci_api")
-        cls.runner = cls.env.ref("spp_dci_client_ibr.user_ibr_callback")
         cls.manager = new_test_user(
             cls.env, login="ibr_manager", groups="spp_dci_client_ibr.group_ibr_manager"
         )
         cls.employee = new_test_user(cls.env, login="ibr_employee", groups="base.group_user")
         cls.portal = new_test_user(cls.env, login="ibr_portal", groups="base.group_portal")
         cls.checks = cls.env["spp.dci.duplication.check"]
-
-    def post(self, body, path="/ibr/on-search", headers=None):
-        with self._create_test_client(
-            app=self.endpoint._get_app(), user=self.runner, raise_server_exceptions=False
-        ) as client:
-            return client.post(path, content=body, headers=headers or JSON)
 
     def completed_check(self):
         check = self.make_check()
