@@ -41,6 +41,7 @@ from .listener import ALL_ROUTES, CallbackListener
 from .netguard import FetchPolicy, read_capped
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
+from .simulator.faults import FAULT_KINDS, FaultPlan
 from .trust import TrustedKeys, fetch_jwks
 
 CLI_SENDER_ID = "dci-cli"
@@ -520,6 +521,13 @@ def cmd_verify(args):
     return EXIT_OK
 
 
+def _fault_plan(text):
+    try:
+        return FaultPlan.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_simulate(args):
     dataset = Dataset.load(args.dataset) if args.dataset else None
     with IbrSimulator(
@@ -534,6 +542,7 @@ def cmd_simulate(args):
         key_file=args.key_file,
         callback_hosts=args.allow_callback_host or (),
         dataset=dataset,
+        faults=args.faults,
     ) as sim:
         if args.client_jwks and not len(sim.client_keys):
             _say(_no_client_key_warning(sim.client_trust))
@@ -564,6 +573,7 @@ def _simulator_banner(sim, args):
             f"JWKS URL: {sim.jwks_url}",
             f"signing key: {sim.signing_key.kid} ({kept})",
             f"client requests: {checked}",
+            *([sim.faults.describe()] if sim.faults else []),
             "",
             "Registry side (Settings > Technical > DCI > Configuration):",
             "  IBR Sender",
@@ -709,6 +719,15 @@ def build_parser():
         help="also send callbacks to this host (default: loopback only)",
     )
     simulate.add_argument("--fail", action="append", choices=sorted(FAILURES))
+    simulate.add_argument(
+        "--faults",
+        type=_fault_plan,
+        metavar="PLAN",
+        help="inject faults into some exchanges, reproducibly: seed=N and a rate (0-1) per "
+        "kind, e.g. seed=7,drop=0.02,reset=0.05 (kinds: "
+        + ", ".join(FAULT_KINDS)
+        + "; timings: delay-seconds=S, stall-seconds=S, retry-after=S)",
+    )
     simulate.set_defaults(run=cmd_simulate)
     return parser
 

@@ -23,9 +23,10 @@ from .errors import (
     EnvelopeError,
     PeerRejected,
     PeerServerError,
+    PeerUnreachable,
     ReplayDetected,
-    ServiceUnavailable,
     TooManyRequests,
+    UnreadableAnswer,
 )
 from .inbound import MAX_BODY_BYTES, accept, validate
 from .keys import KeySet
@@ -68,14 +69,21 @@ class SyncAnswer:
     verified: bool  # False only with allow_unsigned (development mode)
 
 
-def retrying_session(retries=2, backoff=0.3):
-    """A session that retries connection failures and 502/503/504 answers."""
+def retrying_session(retries=2, backoff=0.3, status_retries=None):
+    """A session that retries failures to connect (nothing reached the peer)
+    ``retries`` times and 502/503/504 answers ``status_retries`` times (default:
+    as many). A read error is never retried here: the request may have arrived,
+    and resending it is the caller's decision (the Odoo outbox resends under
+    the same ids, later, with back-off)."""
+    status_retries = retries if status_retries is None else status_retries
     retry = Retry(
-        total=retries,
+        total=max(retries, status_retries),
         connect=retries,
         read=0,
-        status=retries,
+        other=0,
+        status=status_retries,
         backoff_factor=backoff,
+        backoff_max=5,
         status_forcelist=(502, 503, 504),
         allowed_methods=None,
         respect_retry_after_header=True,
@@ -126,6 +134,23 @@ class IbrClient:
         self.replay_guard = replay_guard or InMemoryReplayGuard()
         self.allow_unsigned = allow_unsigned
         self.max_answer_bytes = max_answer_bytes
+
+    def max_post_seconds(self):
+        """The longest one POST of this client may take (see :meth:`post_seconds`)."""
+        return self.post_seconds(self.timeout, self.session, self.base_url)
+
+    @staticmethod
+    def post_seconds(timeout, session, url):
+        """The longest one POST may take: every try the session's ``Retry``
+        allows for ``url``, each waiting its connect and read timeouts, and the
+        back-off between tries (a lease on a send must outlast this)."""
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        retry = session.get_adapter(url).max_retries
+        tries = 1 + max(retry.connect or 0, retry.status or 0)
+        backoff = sum(
+            min(retry.backoff_max, retry.backoff_factor * 2 ** (n - 1)) for n in range(1, tries)
+        )
+        return tries * (connect + read) + backoff
 
     # -- building ---------------------------------------------------------
 
@@ -296,16 +321,23 @@ class IbrClient:
                 self.base_url + path, data=body, headers=headers, timeout=self.timeout, stream=True
             ) as response:
                 status = response.status_code
+                retry_after = _retry_after(response)
                 if status == 429:
-                    raise TooManyRequests("the IBR asks us to slow down (HTTP 429)")
+                    raise TooManyRequests(
+                        "the IBR asks us to slow down (HTTP 429)", retry_after=retry_after
+                    )
                 if status >= 500:
-                    raise PeerServerError(status)
+                    raise PeerServerError(status, retry_after=retry_after)
                 content = read_capped(response, self.max_answer_bytes, "the IBR")
+        except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema) as exc:
+            raise ConfigurationError(f"the IBR's URL cannot be used: {exc}") from None
+        except requests.exceptions.ConnectTimeout:
+            raise PeerUnreachable("the IBR did not accept the connection in time") from None
         except requests.exceptions.Timeout:
-            raise ServiceUnavailable("the IBR did not answer in time") from None
-        except requests.RequestException as exc:
+            raise PeerUnreachable("the IBR did not answer in time") from None
+        except requests.RequestException as exc:  # refused, reset, DNS, TLS, cut short
             _logger.info("IBR %s unreachable: %s", self.base_url, type(exc).__name__)
-            raise ServiceUnavailable("the IBR cannot be reached") from None
+            raise PeerUnreachable(f"the IBR cannot be reached ({_network_reason(exc)})") from None
         if status >= 400:
             code, message = _error_of(content)
             raise PeerRejected(
@@ -319,8 +351,11 @@ class IbrClient:
         try:
             body = jsontext.loads(content)
         except ValueError:
-            raise EnvelopeError("the IBR answered something that is not JSON") from None
-        ack = validate(Ack, body, "ack")
+            raise UnreadableAnswer("the IBR answered something that is not JSON") from None
+        try:
+            ack = validate(Ack, body, "ack")
+        except EnvelopeError as exc:
+            raise UnreadableAnswer(f"the IBR's acknowledgement cannot be read: {exc}") from None
         status = ack.message.ack_status
         if status == "ERR" or status == "NACK":
             error = ack.message.error
@@ -353,9 +388,9 @@ class IbrClient:
                 allow_unsigned=self.allow_unsigned,
                 max_bytes=self.max_answer_bytes,
             )
-        except EnvelopeError:
+        except EnvelopeError as exc:
             self._refuse_if_ack(content)  # an acknowledgement instead of an answer says why
-            raise
+            raise UnreadableAnswer(exc.message) from None
         if accepted.is_duplicate:  # an answer is given once: seen before, it is a replay
             raise ReplayDetected("the IBR's answer was received before")
         header = accepted.header
@@ -370,6 +405,33 @@ class IbrClient:
         return SyncAnswer(
             ours, header, accepted.message, accepted.envelope, bool(accepted.signature)
         )
+
+
+def _retry_after(response):
+    """The seconds an HTTP ``Retry-After`` header asks for (a number or a date), or None."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(Retry().parse_retry_after(value))
+    except Exception:  # noqa: BLE001 - a malformed header is no instruction
+        return None
+
+
+def _network_reason(exc):
+    """A short name for a network failure (no URL, no peer text)."""
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "the answer was cut short"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS failed"
+    text = str(exc).lower()
+    if "reset" in text or "aborted" in text or "remotedisconnected" in text:
+        return "connection reset"
+    if "refused" in text:
+        return "connection refused"
+    if "name or service" in text or "resolve" in text:
+        return "name not resolved"
+    return type(exc).__name__
 
 
 def _error_of(content):

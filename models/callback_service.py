@@ -18,7 +18,6 @@ from ..dci.errors import (
     ReplayDetected,
     SenderInvalid,
     ServiceUnavailable,
-    TooManyRequests,
     Unauthorized,
     UnknownKey,
 )
@@ -195,18 +194,23 @@ class DciCallbackService(models.AbstractModel):
                 senders = self.env["spp.dci.ibr.sender"].sudo()
                 sender = senders.get_by_sender_id(ids.get("sender_id") or "")
                 told = 0
+                # a transient failure (throttled, could not apply) is sent again,
+                # and a replay is a copy of one we have: neither refuses the answer
+                refused = not (error.transient or isinstance(error, ReplayDetected))
                 if (
                     action == "on-search"
                     and sender
-                    and _refuses_the_answer(error)
+                    and refused
                     and sender._accepts_token(authorization)
                 ):
                     told = self._note_checks_refused(ids.get("transaction_id"), sender, error)
                 self.env["spp.dci.delivery.log"]._record(action, error, ids, sender, told)
                 if isinstance(error, UnknownKey) and sender:
                     sender._schedule_key_refresh()  # the IBR may have rotated its key
-        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:  # refused at the same moment as another
-            _logger.debug("a concurrent %s refusal was not counted in the delivery log", action)
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            # refused at the same moment as another delivery: Odoo runs the whole
+            # request again, which then counts it (nothing is lost, nothing logged)
+            raise
         except Exception:  # the trace is a courtesy: the ERR answer stands regardless
             _logger.exception("could not record a refused %s delivery", action)
 
@@ -307,9 +311,3 @@ class DciCallbackService(models.AbstractModel):
                 _logger.info("txn-on-status from %s carries no search answer", sender.sender_id)
                 return
         self._apply_search_message(header, response, sender)
-
-
-def _refuses_the_answer(error):
-    """Whether ``error`` turned a (possibly genuine) answer away for good.
-    A replay is a copy of one we have; a throttle or failure is sent again."""
-    return not isinstance(error, ReplayDetected | TooManyRequests | ServiceUnavailable)

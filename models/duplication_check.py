@@ -25,17 +25,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
 from ..dci import messages, paging
-from ..dci.errors import (
-    DCIError,
-    EnvelopeError,
-    PeerRejected,
-    PeerServerError,
-    ReceiverInvalid,
-    SenderInvalid,
-    ServiceUnavailable,
-    SignatureInvalid,
-    SignatureMissing,
-)
+from ..dci.errors import DCIError
 from ..dci.interpret import (
     CONFIRMED_MATCH,
     NO_MATCH,
@@ -65,10 +55,15 @@ SOURCES = [
     ("precheck", "Enrolment pre-check"),
     ("notification", "IBR notification"),
 ]
+# the core's failure kinds (dci/errors.py FAILURE_KINDS), and the check's own
 FAILURES = [
     ("configuration", "Configuration"),
     ("unreachable", "IBR unreachable"),
     ("ibr_error", "IBR server error"),
+    ("throttled", "IBR overloaded (too many requests)"),
+    ("credentials", "Our credentials refused"),
+    ("not_trusted", "Our signature or sender ID refused"),
+    ("misaddressed", "Wrong address or receiver"),
     ("refused", "Search refused by the IBR"),
     ("rejected", "Rejected by the IBR"),
     ("unreadable", "Unreadable answer"),
@@ -219,6 +214,10 @@ class DuplicationCheck(models.Model):
         SOURCES, string="Result From", readonly=True, copy=False, help="What gave this result."
     )
     failure_kind = fields.Selection(FAILURES, string="Failure", readonly=True, copy=False)
+    waiting_reason = fields.Char(
+        compute="_compute_waiting_reason",
+        help="Why a waiting check still waits: its message is to be sent again, and when.",
+    )
     match_ids = fields.One2many(
         "spp.dci.duplication.match", "check_id", string="Matches", readonly=True, groups=PII_GROUP
     )
@@ -268,6 +267,12 @@ class DuplicationCheck(models.Model):
             check.company_id = (
                 check.data_source_id.company_id or check.company_id or self.env.company
             )
+
+    @api.depends("state", "ibr_transaction_id.state", "ibr_transaction_id.next_attempt_at")
+    def _compute_waiting_reason(self):
+        for check in self:
+            txn = check.ibr_transaction_id
+            check.waiting_reason = check.state == "checking" and txn and txn._retry_text()
 
     @api.depends("raw_response")
     def _compute_raw_response_pretty(self):
@@ -504,53 +509,6 @@ class DuplicationCheck(models.Model):
                 log_exceptions=False,
             )
 
-    def _officer_message(self, exc):
-        """Say what went wrong in words an officer can act on (no PII)."""
-        return self._failure_of(exc)[1]
-
-    def _failure_of(self, exc):
-        """``(kind, message)`` of a DCIError met sending a search."""
-        if isinstance(exc, PeerServerError):
-            return "ibr_error", self.env._(
-                "The IBR failed to handle the search: it answered HTTP %(status)s (a server "
-                "error on its side). Retry later; if it persists, tell the IBR's operator.",
-                status=exc.peer_status,
-            )
-        if isinstance(exc, ServiceUnavailable):
-            return "unreachable", self.env._(
-                "The IBR could not be reached or did not answer in time (%(reason)s). Retry later.",
-                reason=exc.message,
-            )
-        if exc.code in ("err.request.unauthorized", "err.request.forbidden") or (
-            isinstance(exc, PeerRejected) and exc.http_status in (401, 403)
-        ):
-            return "refused", self.env._(
-                "The IBR did not accept our credentials (%(code)s): %(reason)s. Ask an "
-                "administrator to check the connection's authentication and signing key.",
-                code=exc.code,
-                reason=exc.message,
-            )
-        if isinstance(exc, PeerRejected):
-            return "refused", self.env._(
-                "The IBR refused the search (%(code)s): %(reason)s",
-                code=exc.code,
-                reason=exc.message,
-            )
-        if isinstance(exc, SignatureMissing | SignatureInvalid | SenderInvalid | ReceiverInvalid):
-            return "answer_refused", self.env._(
-                "The IBR's answer was refused: %(reason)s (%(code)s). Ask an administrator to "
-                "check the connection's trusted IBR sender and its keys.",
-                reason=exc.message,
-                code=exc.code,
-            )
-        if isinstance(exc, EnvelopeError):
-            return "unreadable", self.env._(
-                "The IBR answered something we cannot read: %(reason)s", reason=exc.message
-            )
-        return "refused", self.env._(
-            "The search failed (%(code)s): %(reason)s", code=exc.code, reason=exc.message
-        )
-
     # -- answers -----------------------------------------------------------
 
     @api.model
@@ -763,7 +721,15 @@ class DuplicationCheck(models.Model):
         registrants of large requests not yet queued."""
         return (
             self.search_count([("state", "=", "queued")])
-            + self.env["spp.dci.ibr.transaction"].search_count([("state", "=", "sending")])
+            + self.env["spp.dci.ibr.transaction"].search_count(
+                [
+                    "|",
+                    ("state", "=", "sending"),
+                    "&",
+                    ("state", "=", "retrying"),
+                    ("next_attempt_at", "<=", fields.Datetime.now()),
+                ]
+            )
             + self.env["spp.dci.check.request"]._pending_registrants()
         )
 
@@ -784,11 +750,10 @@ class DuplicationCheck(models.Model):
         ):
             limit = fields.Datetime.subtract(now, minutes=connection.stale_after_minutes)
             stale = self.search(
-                [
-                    ("state", "=", "checking"),
-                    ("data_source_id", "=", connection.id),
-                    ("sent_at", "<", limit),
-                ]
+                Domain("state", "=", "checking")
+                & Domain("data_source_id", "=", connection.id)
+                & Domain("sent_at", "<", limit)
+                & self._stale_clock_domain(limit)
             )
             if not stale:
                 continue
@@ -800,7 +765,7 @@ class DuplicationCheck(models.Model):
                 if connection.txn_status_async:
                     stale = stale._request_status(connection, limit)
                 else:
-                    stale._poll_status(connection)
+                    stale = stale._poll_status(connection)
                 stale = stale.filtered(lambda c: c.state == "checking")
             delay = _minutes_text(self.env, connection.stale_after_minutes)
             refused = stale.filtered("refusal_note")
@@ -822,16 +787,37 @@ class DuplicationCheck(models.Model):
                     "answer_refused",
                 )
 
+    @api.model
+    def _stale_clock_domain(self, limit):
+        """Checks whose wait for an answer started before ``limit``: the wait
+        starts when the IBR took their message (its last send was acknowledged).
+        A message still sending or waiting to be sent again is the outbox's:
+        its retry budget decides, never the stale delay, so no setting of the
+        one can fail checks the other is still resending."""
+        return Domain("ibr_transaction_id", "=", False) | (
+            Domain("ibr_transaction_id.state", "=", "sent")
+            & (
+                Domain("ibr_transaction_id.sent_at", "=", False)
+                | Domain("ibr_transaction_id.sent_at", "<", limit)
+            )
+        )
+
     def _request_status(self, connection, limit):
         """Ask the IBR (``/registry/txn/status``, answered by ``txn/on-status``)
         about the messages of these stale checks that were not asked about yet;
         return the checks to fail now: those whose message was asked about
-        before ``limit`` and is still unanswered, or could not be asked."""
+        before ``limit`` and is still unanswered, or could not be asked (a
+        transient failure is asked again, with back-off, within the
+        connection's retry budget)."""
         client = connection._get_client()
         txns = self.ibr_transaction_id
         asked = txns.filtered(lambda t: t.status_requested_at)
         spared = asked.filtered(lambda t: t.status_requested_at >= limit)
+        now = fields.Datetime.now()
         for txn in txns - asked:
+            if txn.status_next_at and txn.status_next_at > now:
+                spared |= txn  # its status request is to be sent again later
+                continue
             try:
                 client.request_txn_status(
                     txn.transaction_id,
@@ -839,19 +825,30 @@ class DuplicationCheck(models.Model):
                     correlation_id=txn.correlation_id or None,
                 )
             except DCIError as exc:
-                _logger.info("IBR status request failed: %s", exc.code)
+                if txn._status_request_failed(connection, exc):
+                    spared |= txn
                 continue
             spared |= txn
-        (spared - asked).write({"status_requested_at": fields.Datetime.now()})
+            txn.write({"status_requested_at": now, "status_next_at": False})
         return self.filtered(lambda c: c.ibr_transaction_id not in spared)
 
     def _poll_status(self, connection):
+        """Ask ``/registry/sync/txn/status`` about these checks' messages and
+        apply the answers; return the checks to fail now (those of a message
+        whose status request failed transiently, within the connection's retry
+        budget, wait for the next run)."""
         client = connection._get_client()
-        for transaction_id in set(self.mapped("transaction_id")):
+        spared = self.env["spp.dci.ibr.transaction"]
+        now = fields.Datetime.now()
+        for txn in self.ibr_transaction_id:
+            if txn.status_next_at and txn.status_next_at > now:
+                spared |= txn
+                continue
             try:
-                answer = client.txn_status(transaction_id)
+                answer = client.txn_status(txn.transaction_id)
             except DCIError as exc:
-                _logger.info("IBR status poll failed: %s", exc.code)
+                if txn._status_request_failed(connection, exc):
+                    spared |= txn
                 continue
             status = answer.message.txnstatus_response.txn_status
             try:
@@ -859,3 +856,4 @@ class DuplicationCheck(models.Model):
             except ValueError:
                 continue  # not a search answer: nothing to apply
             self._apply_answer(response, connection.ibr_sender_id)
+        return self.filtered(lambda c: c.ibr_transaction_id not in spared)

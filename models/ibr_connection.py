@@ -1,5 +1,8 @@
-"""The outgoing side: how we reach one IBR, as which sender, signed with which key."""
+"""The outgoing side: how we reach one IBR, as which sender, signed with which key,
+how failed sends are retried, and how healthy the IBR has been lately."""
 
+import logging
+import random
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -8,19 +11,15 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from ..dci import messages
 from ..dci.auth import BearerToken, ClientCredentials
 from ..dci.client import IbrClient, retrying_session
-from ..dci.errors import (
-    DCIError,
-    EnvelopeError,
-    PeerRejected,
-    PeerServerError,
-    ServiceUnavailable,
-    TooManyRequests,
-)
+from ..dci.errors import DCIError
 from ..dci.keys import KeyId, KeySet, SigningKey, public_key_from_pem
 from ..dci.signatures import SignaturePolicy, sign_envelope, verify_signature
 from .dci_replay_entry import OdooReplayGuard
 from .ibr_sender import SENDER_MENU
 from .notify import notification
+from .send_failure import send_failure
+
+_logger = logging.getLogger(__name__)
 
 API_ROOT = "/dci_api"  # root_path of the fastapi endpoint (data/fastapi_endpoint.xml)
 CALLBACK_PATH = API_ROOT + "/ibr/on-search"
@@ -28,11 +27,23 @@ JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serv
 CALLBACK_ROUTES = ("on-search", "on-subscribe", "on-unsubscribe", "notify", "txn/on-status")
 CONNECTION_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
 TEST_TIMEOUT = 10  # seconds at most: an administrator waits for the answer
+# A failure to connect is retried at once, inside one send (nothing reached the
+# IBR); everything else is resent by the outbox, later, under the same ids.
+CONNECT_RETRIES = 1
+LEASE_MARGIN_SECONDS = 30  # the database work of a send (sign, commit); waits are computed
+MAX_BACKOFF_SECONDS = 3600
+HEALTH = [
+    ("unknown", "Not used yet"),
+    ("ok", "Working"),
+    ("failing", "Failing"),
+    ("down", "Down"),
+]
 
 
 class IbrConnection(models.Model):
     _name = "spp.dci.ibr.connection"
     _description = "IBR Connection"
+    _inherit = ["mail.thread"]  # the administrators' "IBR down" and "recovered" lines
     _order = "sequence, name"
     _check_company_auto = True
 
@@ -83,7 +94,59 @@ class IbrConnection(models.Model):
     stale_after_minutes = fields.Integer(
         default=60,
         required=True,
-        help="Checks still waiting for a callback after this long are failed.",
+        help="Checks still waiting for a callback this long after the IBR acknowledged "
+        "their message are failed (a message waiting to be sent again is never stale: "
+        "its retries decide).",
+    )
+    # resending after a transient failure (network, HTTP 5xx or 429, unreadable answer)
+    retry_max_attempts = fields.Integer(
+        string="Send Attempts",
+        default=8,
+        required=True,
+        help="How many times a message is sent before its checks fail, when the IBR cannot "
+        "be reached, answers HTTP 5xx or 429, or answers something unreadable. A coded "
+        "refusal (ERR, HTTP 4xx) fails at once.",
+    )
+    retry_first_delay = fields.Integer(
+        string="First Resend After (s)",
+        default=30,
+        required=True,
+        help="Seconds before the first resend; each next one waits twice as long (at most an "
+        "hour), with random jitter, or as long as the IBR's Retry-After asks.",
+    )
+    retry_window_minutes = fields.Integer(
+        string="Give Up After (min)",
+        default=240,
+        required=True,
+        help="No resend is scheduled later than this after the first send (0: no limit, "
+        "only the number of attempts).",
+    )
+    alert_after_minutes = fields.Integer(
+        string="Alert After (min)",
+        default=30,
+        required=True,
+        help="When every send to this IBR has failed for this long, the administrators get "
+        "one notification (and one more when it works again).",
+    )
+    # health: written by every send (searches, subscriptions, status requests)
+    consecutive_failures = fields.Integer(readonly=True, copy=False, default=0)
+    last_success_at = fields.Datetime(string="Last Successful Send", readonly=True, copy=False)
+    last_failure_at = fields.Datetime(string="Last Failed Send", readonly=True, copy=False)
+    last_failure_reason = fields.Text(readonly=True, copy=False)
+    failing_since = fields.Datetime(
+        readonly=True, copy=False, help="The first failure of the current run of failures."
+    )
+    down_alert_at = fields.Datetime(
+        string="Down Alert Sent",
+        readonly=True,
+        copy=False,
+        help="When the administrators were told the IBR is down (empty: not down).",
+    )
+    health = fields.Selection(
+        HEALTH,
+        compute="_compute_health",
+        help="Working: the last send succeeded. Failing: the last sends failed. Down: every "
+        "send has failed for longer than Alert After.",
     )
     poll_status_before_failing = fields.Boolean(
         help="Before failing a stale check, ask /registry/sync/txn/status once."
@@ -166,6 +229,38 @@ class IbrConnection(models.Model):
         "CHECK(timeout > 0 AND page_size > 0 AND batch_size > 0 AND stale_after_minutes > 0)",
         "Timeout, page size, batch size and stale delay must be positive.",
     )
+    _retry_numbers = models.Constraint(
+        "CHECK(retry_max_attempts > 0 AND retry_first_delay > 0 AND retry_window_minutes >= 0 "
+        "AND alert_after_minutes > 0)",
+        "Send attempts, first resend delay and alert delay must be positive; the give-up "
+        "time zero or more.",
+    )
+
+    @api.constrains("retry_max_attempts", "retry_first_delay", "retry_window_minutes")
+    def _check_retry_schedule(self):
+        for conn in self:
+            window = conn.retry_window_minutes * 60
+            if conn.retry_max_attempts > 1 and window and window < conn.retry_first_delay:
+                raise ValidationError(
+                    self.env._(
+                        "%(name)s would give up (after %(window)s s) before its first resend "
+                        "(after %(delay)s s): make Give Up After longer, First Resend After "
+                        "shorter, or Send Attempts 1.",
+                        name=conn.name,
+                        window=window,
+                        delay=conn.retry_first_delay,
+                    )
+                )
+
+    @api.depends("consecutive_failures", "failing_since", "last_success_at", "down_alert_at")
+    def _compute_health(self):
+        for conn in self:
+            if conn.down_alert_at:
+                conn.health = "down"
+            elif conn.consecutive_failures:
+                conn.health = "failing"
+            else:
+                conn.health = "ok" if conn.last_success_at else "unknown"
 
     @api.depends("signing_kid", "signing_public_key")
     def _compute_has_signing_key(self):
@@ -384,11 +479,163 @@ class IbrConnection(models.Model):
             )
         return conn
 
-    def _lease_end(self):
-        """Until when a job sending through this connection may still be at it:
-        the request's own timeouts and retries, plus a margin."""
+    # -- timing: the lease of a send, the resend schedule --------------------------
+
+    def _timeouts(self):
+        return (min(10, self.timeout), self.timeout)
+
+    @staticmethod
+    def _session():
+        return retrying_session(retries=CONNECT_RETRIES, status_retries=0)
+
+    def _lease_seconds(self):
+        """How long one send through this connection may take at most: its
+        requests (the search, and one pre-check per check when enabled), each
+        with every try the client makes, the OAuth2 token fetch, and the
+        database work. Derived from the same timeouts the client uses, so no
+        setting can make a lease end while its job still waits for the IBR."""
         self.ensure_one()
-        return fields.Datetime.add(fields.Datetime.now(), seconds=3 * self.timeout + 60)
+        requests = 1 + (self.batch_size if self.use_enrolled_precheck else 0)
+        post = IbrClient.post_seconds(self._timeouts(), self._session(), self.base_url)
+        token = self.timeout if self.auth_type == "oauth2" else 0
+        return requests * post + token + LEASE_MARGIN_SECONDS
+
+    def _lease_end(self):
+        """Until when a job sending through this connection may still be at it."""
+        return fields.Datetime.add(fields.Datetime.now(), seconds=self._lease_seconds())
+
+    def _next_attempt_at(self, started, attempts, failure):
+        """When to send again after ``attempts`` sends (the last failed with
+        ``failure``, a :class:`SendFailure`), the first at ``started``; None
+        when the failure is permanent or the retry budget is spent.
+
+        Exponential back-off from ``retry_first_delay``, with jitter (between
+        half and the whole delay: many messages failed by one outage do not
+        come back at the same second), never sooner than the IBR's Retry-After.
+        """
+        self.ensure_one()
+        if not failure.transient or attempts >= self.retry_max_attempts:
+            return None
+        delay = min(MAX_BACKOFF_SECONDS, self.retry_first_delay * 2 ** (attempts - 1))
+        delay = max(random.uniform(delay / 2, delay), failure.retry_after or 0)
+        when = fields.Datetime.add(fields.Datetime.now(), seconds=delay)
+        if self.retry_window_minutes and when > fields.Datetime.add(
+            started or fields.Datetime.now(), minutes=self.retry_window_minutes
+        ):
+            return None
+        return when
+
+    def _failure_of(self, exc):
+        """The :class:`SendFailure` of ``exc`` met sending through this connection."""
+        return send_failure(self.env, exc, self[:1])
+
+    # -- health: consecutive failures, one alert when down, one line when back ---
+
+    def _note_success(self):
+        """A send through this connection worked."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        if (
+            not self.consecutive_failures
+            and not self.down_alert_at
+            and self.last_success_at
+            and self.last_success_at > fields.Datetime.subtract(now, seconds=60)
+        ):
+            return  # nothing new to say: no write, no lock on this row per send
+        was_down = self._set_health(
+            "consecutive_failures = 0, failing_since = NULL, down_alert_at = NULL, "
+            "last_success_at = %(now)s",
+            {"now": now},
+        )
+        if was_down and was_down[0]:
+            self._post_health(
+                self.env._(
+                    "The IBR %(name)s works again: a send succeeded at %(at)s, after failures "
+                    "since %(since)s (down since %(down)s).",
+                    name=self.name,
+                    at=now,
+                    since=was_down[1] or "-",
+                    down=was_down[0],
+                )
+            )
+
+    def _note_failure(self, failure):
+        """A send through this connection failed with ``failure`` (a :class:`SendFailure`)."""
+        self.ensure_one()
+        now = fields.Datetime.now()
+        self._set_health(
+            "consecutive_failures = COALESCE(consecutive_failures, 0) + 1, "
+            "last_failure_at = %(now)s, "
+            "last_failure_reason = %(reason)s, failing_since = COALESCE(failing_since, %(now)s)",
+            {"now": now, "reason": failure.admin},
+        )
+        threshold = fields.Datetime.subtract(now, minutes=self.alert_after_minutes)
+        # one alert per outage, whichever job or server sees it first
+        self.env.cr.execute(
+            "UPDATE spp_dci_ibr_connection SET down_alert_at = %s WHERE id = %s "
+            "AND down_alert_at IS NULL AND failing_since <= %s RETURNING failing_since",
+            (now, self.id, threshold),
+            log_exceptions=False,
+        )
+        row = self.env.cr.fetchone()
+        self.invalidate_recordset(["down_alert_at", "health"])
+        if row:
+            self._post_health(
+                self.env._(
+                    "The IBR %(name)s is down: every send has failed since %(since)s "
+                    "(%(count)s in a row). Last reason: %(reason)s",
+                    name=self.name,
+                    since=row[0],
+                    count=self.consecutive_failures,
+                    reason=failure.admin,
+                )
+            )
+
+    def _set_health(self, assignments, values):
+        """One UPDATE of this row's health (an increment must not be lost to a
+        concurrent send); returns the ``(down_alert_at, failing_since)`` it had.
+        A concurrent send's update surfaces here as a serialization failure,
+        which the outbox retries; the statements carry no personal data."""
+        cr = self.env.cr
+        cr.execute(
+            "SELECT down_alert_at, failing_since FROM spp_dci_ibr_connection "
+            "WHERE id = %s FOR NO KEY UPDATE",
+            (self.id,),
+            log_exceptions=False,
+        )
+        before = cr.fetchone()
+        cr.execute(
+            f"UPDATE spp_dci_ibr_connection SET {assignments} WHERE id = %(id)s",  # noqa: S608
+            dict(values, id=self.id),
+            log_exceptions=False,
+        )
+        self.invalidate_recordset(
+            [
+                "consecutive_failures",
+                "failing_since",
+                "down_alert_at",
+                "last_success_at",
+                "last_failure_at",
+                "last_failure_reason",
+                "health",
+            ]
+        )
+        return before
+
+    def _post_health(self, text):
+        """One message on the connection, notified to the system administrators."""
+        admins = (
+            self.env.ref("base.group_system")
+            .sudo()
+            .all_user_ids.filtered(lambda u: u.active and not u.share)
+        )
+        _logger.warning("IBR connection %s: %s", self.id, text)
+        self.sudo().message_post(
+            body=text,
+            partner_ids=admins.partner_id.ids,
+            message_type="notification",
+            subtype_xmlid="mail.mt_note",
+        )
 
     def get_callback_url(self, route="on-search"):
         """Where the IBR sends ``route`` callbacks (``CALLBACK_ROUTES``): beside
@@ -515,7 +762,8 @@ class IbrConnection(models.Model):
         kwargs = {
             "receiver_id": self.receiver_id or None,
             "auth": self._auth(),
-            "timeout": (min(10, self.timeout), self.timeout),
+            "timeout": self._timeouts(),
+            "session": self._session(),
             "ibr_keys": ibr_keys,
             # a signed synchronous answer is accepted once, across calls and workers
             "replay_guard": OdooReplayGuard(self.env),
@@ -602,7 +850,7 @@ class IbrConnection(models.Model):
                 timeout=(wait, wait), session=retrying_session(retries=0), auth=self._auth(wait)
             )
         except (DCIError, UserError) as exc:
-            return False, self._explain_test_failure(exc), False
+            return False, self._failure_of(exc).admin, False
         # The IBR may call back before this button returns: the test it answers
         # must already be on record, committed, for the callback to find it.
         self.last_test_transaction_id = request_id
@@ -612,7 +860,7 @@ class IbrConnection(models.Model):
                 messages.new_id(), sender_uri=sender_uri, request_id=request_id
             )
         except DCIError as exc:
-            return False, self._explain_test_failure(exc), False
+            return False, self._failure_of(exc).admin, False
         text = self.env._(
             "The IBR acknowledged our signed status request (correlation id %(corr)s). Its "
             "signed callback should now come to %(url)s; this form says when it arrives.",
@@ -646,83 +894,6 @@ class IbrConnection(models.Model):
                 )
             ) from None
         return key
-
-    def _explain_test_failure(self, exc):
-        """What the IBR's refusal (or silence) means, and what to do about it."""
-        if not isinstance(exc, DCIError):
-            return _reason(exc)
-        reason, code = exc.message, exc.code or ""
-        if isinstance(exc, PeerServerError):
-            return self.env._(
-                "%(reason)s: the IBR is failing on its side; try again later or tell its "
-                "operators.",
-                reason=reason,
-            )
-        if isinstance(exc, TooManyRequests):
-            return self.env._("%(reason)s: try again in a few minutes.", reason=reason)
-        if isinstance(exc, ServiceUnavailable):
-            return self.env._(
-                "The IBR could not be reached (%(reason)s): check the IBR Base URL %(url)s "
-                "and that this server may connect to it (network, firewall, DNS).",
-                reason=reason,
-                url=self.base_url,
-            )
-        if isinstance(exc, EnvelopeError):
-            return self.env._(
-                "The IBR's answer is not a DCI acknowledgement (%(reason)s): check the IBR "
-                "Base URL %(url)s (the API root, under which /registry/txn/status is served).",
-                reason=reason,
-                url=self.base_url,
-            )
-        if code.startswith("err.signature"):
-            return self.env._(
-                "The IBR refused our signature (%(reason)s): give it our JWKS URL %(jwks)s "
-                "and our sender ID %(sender)s, and have it fetch our current key %(kid)s.",
-                reason=reason,
-                jwks=self._our_jwks_url(),
-                sender=self.our_sender_id,
-                kid=self.signing_kid,
-            )
-        if code == "err.sender_id.invalid":
-            return self.env._(
-                "The IBR does not accept our sender ID %(sender)s (%(reason)s): ask it to "
-                "register us with that sender ID and our JWKS URL %(jwks)s.",
-                reason=reason,
-                sender=self.our_sender_id,
-                jwks=self._our_jwks_url(),
-            )
-        if code == "err.receiver_id.invalid":
-            return self.env._(
-                "The IBR says our request is not addressed to it (%(reason)s): check the IBR "
-                "Receiver ID.",
-                reason=reason,
-            )
-        if code == "err.sender_uri.invalid":
-            return self.env._(
-                "The IBR refuses our callback URL %(url)s (%(reason)s): ask it to allow that "
-                "address, or set a Callback URL it can reach.",
-                reason=reason,
-                url=self.get_callback_url("txn/on-status"),
-            )
-        http_status = getattr(exc, "http_status", None)
-        if code == "err.request.unauthorized" or (
-            isinstance(exc, PeerRejected) and http_status in (401, 403)
-        ):
-            return self.env._(
-                "The IBR did not accept our credentials (%(reason)s): check the connection's "
-                "Authentication tab.",
-                reason=reason,
-            )
-        if isinstance(exc, PeerRejected) and http_status == 404:
-            return self.env._(
-                "The IBR answered HTTP 404 (%(reason)s): check the IBR Base URL %(url)s (the "
-                "API root, under which /registry/txn/status is served).",
-                reason=reason,
-                url=self.base_url,
-            )
-        return self.env._(
-            "The IBR refused the request (%(code)s): %(reason)s", code=code, reason=reason
-        )
 
     @api.model
     def _note_test_callback(self, transaction_id, sender):

@@ -8,6 +8,10 @@ reference id and commits it *before* the request leaves, so the
 sends the code; ``on-unsubscribe`` ends it. An ``on-subscribe`` item that
 matches no subscription of ours is still recorded (without a registrant), as
 before.
+
+A send that fails transiently is sent again like a search (the outbox's
+rules: back-off with jitter, the connection's retry budget), as the same
+batch under the same transaction and reference ids.
 """
 
 import logging
@@ -29,6 +33,13 @@ STATES = [
 ]
 PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
 OFFICER_GROUP = "spp_dci_client_ibr.group_ibr_officer"
+# a pending action asked anew starts its sends from scratch
+_FRESH_SEND = {
+    "error_message": False,
+    "send_attempts": 0,
+    "send_started_at": False,
+    "next_attempt_at": False,
+}
 
 
 class DciIbrSubscription(models.Model):
@@ -56,6 +67,11 @@ class DciIbrSubscription(models.Model):
         help="What the send job will send for this subscription.",
     )
     error_message = fields.Text(readonly=True)
+    send_attempts = fields.Integer(readonly=True, help="Sends of the pending action so far.")
+    send_started_at = fields.Datetime(readonly=True, help="The first send of the pending action.")
+    next_attempt_at = fields.Datetime(
+        readonly=True, help="When the pending action is sent again after a transient failure."
+    )
     # what the IBR said (on-subscribe), as recorded since the first version
     sender_id = fields.Char(string="IBR Sender ID", readonly=True, index=True)
     transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
@@ -125,7 +141,7 @@ class DciIbrSubscription(models.Model):
                 "identifier_value": value,
                 "state": "requested",
                 "pending_action": "subscribe",
-                "error_message": False,
+                **_FRESH_SEND,
                 "code": False,
                 "status": False,
                 "status_reason": False,
@@ -164,7 +180,7 @@ class DciIbrSubscription(models.Model):
                 )
             )
         if to_send:
-            to_send.write({"pending_action": "unsubscribe", "error_message": False})
+            to_send.write(dict(_FRESH_SEND, pending_action="unsubscribe"))
             self._wake_send_job()
         return True
 
@@ -185,25 +201,45 @@ class DciIbrSubscription(models.Model):
         action (up to the connection's batch size), until nothing is pending."""
         outbox = self.env["spp.dci.ibr.transaction"]
         while True:
-            pending = self.search([("pending_action", "!=", False)], limit=1)
+            due = [
+                ("pending_action", "!=", False),
+                "|",
+                ("next_attempt_at", "=", False),
+                ("next_attempt_at", "<=", fields.Datetime.now()),
+            ]
+            pending = self.search(due, limit=1, order="id")
             if not pending:
                 return
             connection, action = pending.connection_id, pending.pending_action
-            batch = self.search(
-                [
-                    ("pending_action", "=", action),
-                    ("connection_id", "=", connection.id),
-                ],
-                limit=connection.batch_size or 50,
-                order="id",
-            )
+            ids_field = "transaction_id" if action == "subscribe" else "unsubscribe_transaction_id"
+            if pending.send_attempts:  # a resend: the same batch, under the same ids
+                batch = self.search(
+                    due
+                    + [
+                        ("pending_action", "=", action),
+                        (ids_field, "=", pending[ids_field]),
+                        ("send_attempts", ">", 0),
+                    ]
+                )
+            else:
+                batch = self.search(
+                    due
+                    + [
+                        ("pending_action", "=", action),
+                        ("connection_id", "=", connection.id),
+                        ("send_attempts", "=", 0),
+                    ],
+                    limit=connection.batch_size or 50,
+                    order="id",
+                )
             if action == "subscribe":
                 batch._send_subscribe(connection, outbox)
             else:
                 batch._send_unsubscribe(connection, outbox)
 
     def _send_subscribe(self, connection, outbox):
-        transaction_id = messages.new_id()
+        resend = self[:1].send_attempts > 0
+        transaction_id = self[:1].transaction_id if resend else messages.new_id()
 
         def assign():
             self.write(
@@ -211,12 +247,14 @@ class DciIbrSubscription(models.Model):
                     "transaction_id": transaction_id,
                     "sender_id": connection.ibr_sender_id.sender_id,
                     "correlation_id": False,
+                    "send_started_at": fields.Datetime.now(),
                 }
             )
             for sub in self:
                 sub.reference_id = messages.new_id()
 
-        outbox._retry_on_conflict(assign)  # committed: the answer can find them
+        if not resend:
+            outbox._retry_on_conflict(assign)  # committed: the answer can find them
         try:
             self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
             queries = [
@@ -229,24 +267,27 @@ class DciIbrSubscription(models.Model):
                 transaction_id=transaction_id,
             )
         except (DCIError, UserError) as exc:
-            reason = self._failure(exc)
-            outbox._retry_on_conflict(
-                lambda: self.write(
-                    {"state": "rejected", "pending_action": False, "error_message": reason}
-                )
-            )
+            self._send_failed(connection, outbox, exc, {"state": "rejected"})
             return
         outbox._retry_on_conflict(
             lambda: self.write(
-                {"pending_action": False, "correlation_id": submission.correlation_id}
+                dict(_FRESH_SEND, pending_action=False, correlation_id=submission.correlation_id)
             )
         )
+        outbox._retry_on_conflict(connection._note_success)
 
     def _send_unsubscribe(self, connection, outbox):
-        transaction_id = messages.new_id()
-        outbox._retry_on_conflict(
-            lambda: self.write({"unsubscribe_transaction_id": transaction_id})
-        )
+        if not self[:1].send_attempts:  # a resend keeps its transaction id
+            transaction_id = messages.new_id()
+            outbox._retry_on_conflict(
+                lambda: self.write(
+                    {
+                        "unsubscribe_transaction_id": transaction_id,
+                        "send_started_at": fields.Datetime.now(),
+                    }
+                )
+            )
+        transaction_id = self[:1].unsubscribe_transaction_id
         try:
             self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
             connection._get_client().unsubscribe(
@@ -255,18 +296,45 @@ class DciIbrSubscription(models.Model):
                 transaction_id=transaction_id,
             )
         except (DCIError, UserError) as exc:
-            reason = self._failure(exc)
-            outbox._retry_on_conflict(
-                lambda: self.write({"pending_action": False, "error_message": reason})
-            )
+            self._send_failed(connection, outbox, exc, {})
             return
-        outbox._retry_on_conflict(lambda: self.write({"pending_action": False}))
+        outbox._retry_on_conflict(lambda: self.write(dict(_FRESH_SEND, pending_action=False)))
+        outbox._retry_on_conflict(connection._note_success)
 
-    def _failure(self, exc):
-        if isinstance(exc, DCIError):
-            _logger.info("IBR subscription message failed: %s", exc.code)
-            return self.env["spp.dci.duplication.check"]._officer_message(exc)
-        return str(exc)
+    def _send_failed(self, connection, outbox, exc, final_vals):
+        """A send of this batch failed: send it again later when transient and
+        the retry budget allows, else give up with ``final_vals`` and the reason."""
+        failure = connection._failure_of(exc)
+        attempts = self[:1].send_attempts + 1
+        when = connection._next_attempt_at(self[:1].send_started_at, attempts, failure)
+        _logger.info(
+            "IBR subscription message failed (%s, attempt %s)%s",
+            failure.kind,
+            attempts,
+            f", again at {when}" if when else "",
+        )
+        if when:
+            vals = {
+                "send_attempts": attempts,
+                "next_attempt_at": when,
+                "error_message": self.env._(
+                    "Retrying: %(reason)s (attempt %(attempt)s of %(total)s)",
+                    reason=failure.officer,
+                    attempt=attempts,
+                    total=connection.retry_max_attempts,
+                ),
+            }
+            self.env.ref("spp_dci_client_ibr.ir_cron_send_subscriptions").sudo()._trigger(when)
+        else:
+            vals = {
+                **final_vals,
+                **_FRESH_SEND,
+                "pending_action": False,
+                "error_message": failure.officer,
+            }
+        outbox._retry_on_conflict(lambda: self.write(vals))
+        if failure.kind != "configuration":
+            outbox._retry_on_conflict(lambda: connection._note_failure(failure))
 
     # -- what the IBR answers (called by spp.dci.callback.service) --------------
 

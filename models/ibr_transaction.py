@@ -10,6 +10,14 @@ A row still ``sending`` after its lease ran out belongs to a job that died
 between commit and acknowledgement: the next job run sends it again under
 the same transaction and reference ids, so the IBR never sees two different
 transactions for one attempt.
+
+A transient failure (the IBR unreachable, a reset, a timeout before the
+acknowledgement, HTTP 5xx or 429, an unreadable answer: the core's
+``transient`` flag) leaves the row ``retrying``: it is sent again, under the
+same ids, at ``next_attempt_at`` (exponential back-off with jitter, never
+before the IBR's Retry-After), and its checks keep waiting. Only when the
+connection's retry budget is spent, or on a permanent failure (a coded
+refusal), do the checks fail, with the last reason.
 """
 
 import logging
@@ -19,6 +27,7 @@ import time
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools.misc import format_datetime
 
 from ..dci import messages
 from ..dci.errors import DCIError
@@ -27,9 +36,11 @@ _logger = logging.getLogger(__name__)
 
 STATES = [
     ("sending", "Sending"),
+    ("retrying", "Waiting to Resend"),
     ("sent", "Sent"),
     ("failed", "Failed"),
 ]
+SEND_JOB = "spp_dci_client_ibr.ir_cron_send_queued_checks"
 CONFLICT_TRIES = 5
 
 
@@ -49,7 +60,11 @@ class IbrTransaction(models.Model):
     correlation_id = fields.Char(
         string="Correlation ID", readonly=True, index="btree_not_null", help="The IBR's id."
     )
-    attempts = fields.Integer(readonly=True, default=0)
+    attempts = fields.Integer(readonly=True, default=0, help="Sends made so far.")
+    next_attempt_at = fields.Datetime(
+        string="Next Attempt", readonly=True, help="When a message waiting to resend goes again."
+    )
+    failure_kind = fields.Char(readonly=True, help="The kind of the last failure (core kinds).")
     lease_until = fields.Datetime(
         readonly=True, help="While a job sends it, no other job touches it until this time."
     )
@@ -58,6 +73,10 @@ class IbrTransaction(models.Model):
     error_message = fields.Text(readonly=True)
     status_requested_at = fields.Datetime(
         readonly=True, help="When the IBR was asked for this message's status (txn/status)."
+    )
+    status_attempts = fields.Integer(readonly=True, help="Status requests that failed.")
+    status_next_at = fields.Datetime(
+        readonly=True, help="When a status request that failed transiently is sent again."
     )
     check_ids = fields.One2many("spp.dci.duplication.check", "ibr_transaction_id", readonly=True)
 
@@ -73,19 +92,26 @@ class IbrTransaction(models.Model):
         return self._retry_on_conflict(lambda: self._claim_abandoned() or self._claim_queued())
 
     def _claim_abandoned(self):
+        """A message due to be sent again: its resend time came, or its job
+        died mid-send (its lease ran out)."""
         self.flush_model()
         self.env.cr.execute(
-            """SELECT id FROM spp_dci_ibr_transaction
-                WHERE state = 'sending' AND lease_until < now() AT TIME ZONE 'UTC'
+            """SELECT id, state FROM spp_dci_ibr_transaction
+                WHERE (state = 'sending' AND lease_until < %(now)s)
+                   OR (state = 'retrying' AND next_attempt_at <= %(now)s)
                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+            # the clock the lease and the resend time were set with (not the
+            # transaction's start: a long job run would see the past)
+            {"now": fields.Datetime.now()},
             log_exceptions=False,
         )
         row = self.env.cr.fetchone()
         if not row:
             return self.browse()
         txn = self.browse(row[0])
-        _logger.info("resending IBR transaction %s (its job stopped mid-send)", txn.id)
-        txn.write({"lease_until": txn.connection_id._lease_end()})
+        why = "its resend time came" if row[1] == "retrying" else "its job stopped mid-send"
+        _logger.info("resending IBR transaction %s (%s)", txn.id, why)
+        txn.write({"state": "sending", "lease_until": txn.connection_id._lease_end()})
         return txn
 
     def _claim_queued(self):
@@ -150,7 +176,13 @@ class IbrTransaction(models.Model):
                     self._finish({"state": "sent"})
                     return
             queries = checks._search_queries()
-            vals = {"attempts": self.attempts + 1, "sent_at": fields.Datetime.now()}
+            vals = {
+                "attempts": self.attempts + 1,
+                "sent_at": fields.Datetime.now(),
+                "next_attempt_at": False,
+                "failure_kind": False,
+                "error_message": False,
+            }
             if connection.mode == "sync":
                 answer = client.sync_search(
                     queries, transaction_id=self.transaction_id, page_size=connection.page_size
@@ -174,6 +206,7 @@ class IbrTransaction(models.Model):
             self._fail(exc)
             return
         self._finish(vals)
+        self._retry_on_conflict(connection._note_success)
 
     def _apply_sync_answer(self, checks, answer):
         checks._apply_answer(answer.message, self.connection_id.ibr_sender_id)
@@ -182,18 +215,79 @@ class IbrTransaction(models.Model):
         )
 
     def _fail(self, exc):
-        """The IBR refused the message or could not be reached: its waiting checks fail."""
-        if isinstance(exc, DCIError):
-            _logger.info("IBR transaction %s failed: %s", self.id, exc.code)
-            kind, message = self.env["spp.dci.duplication.check"]._failure_of(exc)
+        """This send failed: schedule the resend when the failure is transient
+        and the connection's retry budget allows, else fail the waiting checks
+        with the last reason."""
+        connection = self.connection_id
+        failure = connection._failure_of(exc)
+        attempts = self.attempts + 1
+        when = connection._next_attempt_at(self.create_date, attempts, failure)
+        _logger.info(
+            "IBR transaction %s: attempt %s failed (%s, %s)%s",
+            self.id,
+            attempts,
+            failure.kind,
+            getattr(exc, "code", "configuration"),
+            f", next at {when}" if when else "",
+        )
+        vals = {
+            "attempts": attempts,
+            "sent_at": fields.Datetime.now(),
+            "failure_kind": failure.kind,
+            "error_message": failure.officer,
+        }
+        if when:
+            self._retry_on_conflict(
+                lambda: self.write(dict(vals, state="retrying", next_attempt_at=when))
+            )
+            self.env.ref(SEND_JOB).sudo()._trigger(when)
         else:
-            kind, message = "configuration", str(exc)
+            message = failure.officer
+            if failure.transient:  # the budget is spent
+                message = self.env._(
+                    "%(reason)s Sent %(count)s times since %(since)s without an answer: "
+                    "Retry the check later.",
+                    reason=failure.officer,
+                    count=attempts,
+                    since=format_datetime(self.env, self.create_date),
+                )
 
-        def record():
-            self.check_ids.filtered(lambda c: c.state == "checking")._mark_failed(message, kind)
-            self.write({"state": "failed", "error_message": message})
+            def record():
+                waiting = self.check_ids.filtered(lambda c: c.state == "checking")
+                waiting._mark_failed(message, failure.kind)
+                self.write(dict(vals, state="failed", next_attempt_at=False, error_message=message))
 
-        self._retry_on_conflict(record)
+            self._retry_on_conflict(record)
+        if failure.kind != "configuration":  # our own settings say nothing of the IBR
+            self._retry_on_conflict(lambda: connection._note_failure(failure))
+
+    def _status_request_failed(self, connection, exc):
+        """A status request about this message failed; True when it is to be
+        sent again later (transient, within the retry budget): its checks wait."""
+        failure = connection._failure_of(exc)
+        attempts = self.status_attempts + 1
+        when = connection._next_attempt_at(None, attempts, failure)
+        _logger.info(
+            "IBR status request for transaction %s failed (%s)%s",
+            self.id,
+            failure.kind,
+            f", again at {when}" if when else "",
+        )
+        self.write({"status_attempts": attempts, "status_next_at": when or False})
+        return bool(when)
+
+    def _retry_text(self):
+        """What a check waiting for this message's resend shows."""
+        self.ensure_one()
+        if self.state != "retrying":
+            return False
+        return self.env._(
+            "Retrying: %(reason)s (attempt %(attempt)s of %(total)s, next at %(at)s)",
+            reason=self.error_message or self.failure_kind,
+            attempt=self.attempts,
+            total=self.connection_id.retry_max_attempts,
+            at=format_datetime(self.env, self.next_attempt_at),
+        )
 
     def _finish(self, vals):
         self._retry_on_conflict(lambda: self.write(vals))

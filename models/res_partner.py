@@ -189,7 +189,7 @@ class ResPartner(models.Model):
             _logger.info("IBR enrolment report failed: %s", exc.code)
             vals.update(
                 state="failed",
-                error_message=self.env["spp.dci.duplication.check"]._officer_message(exc),
+                error_message=connection._failure_of(exc).officer,
             )
         else:
             items = answer.message.enrolled_response

@@ -219,7 +219,7 @@ class IBRService:
             raise UserError(
                 self.env._(
                     "Failed to search the IBR: %(reason)s",
-                    reason=self.env["spp.dci.duplication.check"]._officer_message(exc),
+                    reason=self.data_source.with_env(self.env)._failure_of(exc).officer,
                 )
             ) from None
         by_reference = {item.reference_id: item for item in answer.message.search_response}

@@ -10,6 +10,8 @@ from . import (
     test_officer_experience,
     test_openspp_parity,
     test_outbox,
+    test_reliability,
+    test_reliability_committed,
     test_security,
     test_tours,
 )

@@ -238,7 +238,7 @@ class TestDuplicationCheck(IbrCase):
 
     def test_simulated_ibr_failures_fail_the_check(self):
         for failure, mode, text, kind in [
-            ("err-ack", "async", "refused the search", "refused"),
+            ("err-ack", "async", "refused the request", "refused"),
             ("http-500", "async", "answered HTTP 500", "ibr_error"),
             ("http-500", "sync", "answered HTTP 500", "ibr_error"),
             ("rjct", "sync", "rejected the search", "rejected"),
@@ -427,6 +427,8 @@ class TestDuplicationCheck(IbrCase):
             polled = self.make_check(value="1000000002")
             self.send(polled)
             (waiting | polled).write({"sent_at": "2000-01-01 00:00:00"})
+            # the stale clock starts when the IBR acknowledged the message
+            (waiting | polled).ibr_transaction_id.write({"sent_at": "2000-01-01 00:00:00"})
             self.connection.poll_status_before_failing = True
             self.env.ref("spp_dci_client_ibr.ir_cron_fail_stale_checks").ir_actions_server_id.run()
         # the IBR's transaction status answered both: applied, not failed

@@ -11,8 +11,12 @@ request is read by the inbound path (verified when ``client_jwks`` is given: a
 key set, or the URL of the client's JWKS, read again when a request names a kid
 not in it); whatever arrives is answered with JSON. ``key_file`` keeps the
 simulator's signing key (and so its kid) across restarts. ``failures`` injects
-faults: ``err-ack``, ``http-500``, ``rjct``, ``drop``, ``duplicate``,
-``bad-signature``, ``unsigned``.
+faults into every exchange: ``err-ack``, ``http-500``, ``rjct``, ``drop``,
+``duplicate``, ``bad-signature``, ``unsigned``; ``faults`` (a
+:class:`~dci.simulator.faults.FaultPlan`) injects them into some exchanges
+only, at a rate per kind, reproducibly (see :mod:`.faults`). Like a real IBR it
+dedupes by our ids: a search, subscribe or unsubscribe whose transaction id
+it has already taken is acknowledged again, not answered twice.
 
 Besides search it implements subscribe (answered by ``on-subscribe``),
 unsubscribe (``on-unsubscribe``), the asynchronous ``/registry/txn/status``
@@ -28,9 +32,11 @@ request's ``Authorization`` header in ``authorizations`` (for tests).
 import base64
 import ipaddress
 import json
+import socket
+import struct
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import replace
 from http.server import ThreadingHTTPServer
 from urllib.parse import urljoin, urlsplit
@@ -58,6 +64,7 @@ from ..schemas import (
 from ..signatures import sign_envelope
 from ..trust import JwksKeys, TrustedKeys
 from .dataset import Dataset
+from .faults import FaultPlan
 
 __all__ = ["FAILURES", "IbrSimulator"]
 
@@ -93,6 +100,7 @@ class IbrSimulator:
         callback_hosts=(),
         host="127.0.0.1",
         port=0,
+        faults=None,
     ):
         unknown = set(failures) - FAILURES
         if unknown:
@@ -107,6 +115,10 @@ class IbrSimulator:
         self.latency = latency
         self.page_size = page_size
         self.failures = frozenset(failures)
+        self.faults = FaultPlan.parse(faults) if isinstance(faults, str) else faults or FaultPlan()
+        self.faulted = defaultdict(set)  # fault kind -> transaction ids it hit
+        self._tried = set()  # (path, transaction id) of every request taken
+        self._taken = {}  # transaction id -> correlation id, of requests answered
         self.client_trust = _client_trust(client_jwks, jwks_refresh_interval)
         self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
@@ -148,6 +160,31 @@ class IbrSimulator:
     def count(self, name):
         with self._lock:
             self.stats[name] += 1
+
+    def fault(self, kind, key, first_try_of=None):
+        """Whether the fault plan's ``kind`` hits transaction ``key`` now (for a
+        first-try fault, ``first_try_of`` is the request path: only its first
+        request with that id is hit); counted in ``stats`` and ``faulted``."""
+        if not key or not self.faults.hits(kind, key):
+            return False
+        with self._lock:
+            if first_try_of is not None:
+                if (first_try_of, key, kind) in self._tried:
+                    return False
+                self._tried.add((first_try_of, key, kind))
+            self.stats[f"fault_{kind}"] += 1
+            self.faulted[kind].add(key)
+        return True
+
+    def taken(self, transaction_id, correlation_id=None):
+        """The correlation id given to ``transaction_id`` before (a resend), or
+        None after recording ``correlation_id`` for it (the first time)."""
+        with self._lock:
+            if transaction_id in self._taken:
+                self.stats["resends_deduplicated"] += 1
+                return self._taken[transaction_id]
+            self._taken[transaction_id] = correlation_id
+        return None
 
     @property
     def client_keys(self):
@@ -281,12 +318,7 @@ class IbrSimulator:
         if "unsigned" in self.failures:
             envelope["signature"] = ""
         elif "bad-signature" in self.failures:
-            params = SignatureParams.parse(envelope["signature"])
-            raw = bytearray(params.signature_bytes())
-            raw[0] ^= 0xFF
-            envelope["signature"] = replace(
-                params, signature=base64.b64encode(bytes(raw)).decode()
-            ).format()
+            envelope = _forged(envelope)
         return envelope
 
     def remember(self, pages):
@@ -299,21 +331,51 @@ class IbrSimulator:
         """Worker: POST each page to the requester's ``sender_uri``."""
         target = envelope["header"].get("sender_uri")
         receiver = envelope["header"].get("sender_id")
-        if not target or "drop" in self.failures:
+        key = pages[0]["transaction_id"] if pages else None
+        if not target or "drop" in self.failures or self.fault("drop", key):
             self.count("callbacks_dropped")
             return
+        if self.fault("delay", key):
+            time.sleep(self.faults.delay)
+        if len(pages) > 1 and self.fault("reorder", key):
+            pages = pages[::-1]
         for page in pages:
-            body = json.dumps(
-                self.signed("on-search", page, receiver, total=len(page["search_response"]))
+            signed = self.signed("on-search", page, receiver, total=len(page["search_response"]))
+            self._deliver(target, signed, key)
+
+    def _deliver(self, target, envelope, key):
+        """POST one signed callback, with the faults the plan has for ``key``;
+        True when it was acknowledged."""
+        if self.fault("bad-signature", key):
+            self._post(target, json.dumps(_forged(envelope)))
+        body = json.dumps(envelope)
+        copies = 2 if "duplicate" in self.failures or self.fault("duplicate", key) else 1
+        if self.fault("concurrent-duplicate", key):
+            start = threading.Barrier(2, timeout=10)
+            results = []
+
+            def post_together():
+                start.wait()
+                results.append(self._post(target, body))
+
+            twins = [threading.Thread(target=post_together, daemon=True) for _ in range(2)]
+            for twin in twins:
+                twin.start()
+            for twin in twins:
+                twin.join(timeout=30)
+            return any(results)
+        return any([self._post(target, body) for _ in range(copies)])
+
+    def _post(self, target, body):
+        try:
+            answer = self._session.post(
+                target, data=body, timeout=10, headers={"Content-Type": "application/json"}
             )
-            for _ in range(2 if "duplicate" in self.failures else 1):
-                try:
-                    self._session.post(
-                        target, data=body, timeout=10, headers={"Content-Type": "application/json"}
-                    )
-                    self.count("callbacks_sent")
-                except requests.RequestException:
-                    self.count("callbacks_failed")
+        except requests.RequestException:
+            self.count("callbacks_failed")
+            return False
+        self.count("callbacks_sent")
+        return answer.status_code == 200
 
     def post_callback(
         self, target, action, message, receiver, *, total=None, request=False, status="succ"
@@ -324,21 +386,13 @@ class IbrSimulator:
         )
         with self._lock:
             self.sent.append((action, envelope))
-        if not target or "drop" in self.failures:
+        key = (message or {}).get("transaction_id")
+        if not target or "drop" in self.failures or self.fault("drop", key):
             self.count("callbacks_dropped")
             return False
-        body = json.dumps(envelope)
-        ok = False
-        for _ in range(2 if "duplicate" in self.failures else 1):
-            try:
-                answer = self._session.post(
-                    target, data=body, timeout=10, headers={"Content-Type": "application/json"}
-                )
-                self.count("callbacks_sent")
-                ok = ok or answer.status_code == 200
-            except requests.RequestException:
-                self.count("callbacks_failed")
-        return ok
+        if self.fault("delay", key):
+            time.sleep(self.faults.delay)
+        return self._deliver(target, envelope, key)
 
     # -- subscriptions ------------------------------------------------------
 
@@ -537,10 +591,19 @@ class _Handler(JsonRequestHandler):
         raw = self.read_body()
         if raw is None:  # refused by its headers
             return None
+        self._raw = raw
         with self.sim._lock:
             self.sim.requests.append((self.path, raw))
         if self.sim.latency:  # every request takes this long to answer
             time.sleep(self.sim.latency)
+        key = _claimed_transaction_id(raw)
+        if self.sim.fault("reset", key, first_try_of=self.path):
+            return self.reset()
+        for kind, status in (("http-503", 503), ("http-429", 429)):
+            if self.sim.fault(kind, key, first_try_of=self.path):
+                self.retry_after = self.sim.faults.retry_after
+                error = ServiceUnavailable("injected: try again later")
+                return self.reply(status, messages.err_ack(error))
         if "http-500" in self.sim.failures:
             return self.reply(500, {"errors": [{"code": "500", "message": "injected"}]})
         if "err-ack" in self.sim.failures:
@@ -565,13 +628,54 @@ class _Handler(JsonRequestHandler):
         except DCIError as exc:
             return self.reply(exc.http_status, messages.err_ack(exc))
 
+    retry_after = None  # seconds, sent as Retry-After with the next reply
+    _was_reset = False
+
+    def reply(self, status, body):
+        if self.sim.fault("stall", _claimed_transaction_id(self._raw), first_try_of=self.path):
+            time.sleep(self.sim.faults.stall)  # processed, but acknowledged too late
+        super().reply(status, body)
+
+    def send_header(self, keyword, value):
+        super().send_header(keyword, value)
+        if keyword == "Content-Type" and self.retry_after is not None:
+            super().send_header("Retry-After", str(self.retry_after))
+            self.retry_after = None
+
+    def reset(self):
+        """Close the connection at once with a TCP reset, no answer (nothing was processed)."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        for stream in (self.rfile, self.wfile, self.connection):
+            stream.close()  # the last one closed sends the reset
+        self.close_connection = True
+        self._was_reset = True
+
+    def handle_one_request(self):
+        self._raw = b""
+        try:
+            super().handle_one_request()
+        except (OSError, ValueError) as exc:  # ValueError: the reset closed its streams
+            # a client that gave up (a stalled answer) or a reset of ours is expected
+            if not (self._was_reset or isinstance(exc, ConnectionError)):
+                raise
+
+    def finish(self):
+        if not self._was_reset:
+            super().finish()
+
     def search(self, raw):
         envelope, request = self.sim.read_request(raw, "search", SearchRequest)
         self.sim.check_callback_address(envelope)
         correlation_id = messages.new_id()
+        known = self.sim.taken(request.transaction_id, correlation_id)
+        if known:  # a resend of a transaction it has: acknowledged, not answered again
+            return self.reply(200, messages.ack(known))
         pages = self.sim.answer_pages(request, correlation_id)
         self.sim.remember(pages)
-        self.sim.spawn(self.sim.send_callbacks, envelope, pages)
+        if self.sim.fault("early", request.transaction_id):
+            self.sim.send_callbacks(envelope, pages)  # the answer overtakes the acknowledgement
+        else:
+            self.sim.spawn(self.sim.send_callbacks, envelope, pages)
         self.reply(200, messages.ack(correlation_id))
 
     def sync_search(self, raw):
@@ -596,6 +700,9 @@ class _Handler(JsonRequestHandler):
         envelope, request = self.sim.read_request(raw, "subscribe", SubscribeRequest)
         self.sim.check_callback_address(envelope)
         correlation_id = messages.new_id()
+        known = self.sim.taken(request.transaction_id, correlation_id)
+        if known:
+            return self.reply(200, messages.ack(known))
         answer = self.sim.subscribe(envelope, request, correlation_id)
         self._answer_later(envelope, "on-subscribe", answer, len(answer["subscribe_response"]))
         self.reply(200, messages.ack(correlation_id))
@@ -604,14 +711,18 @@ class _Handler(JsonRequestHandler):
         envelope, request = self.sim.read_request(raw, "unsubscribe", UnsubscribeRequest)
         self.sim.check_callback_address(envelope)
         correlation_id = messages.new_id()
+        known = self.sim.taken(request.transaction_id, correlation_id)
+        if known:
+            return self.reply(200, messages.ack(known))
         answer = self.sim.unsubscribe(envelope, request, correlation_id)
         self._answer_later(envelope, "on-unsubscribe", answer, len(request.subscription_codes))
         self.reply(200, messages.ack(correlation_id))
 
     def _answer_later(self, envelope, action, answer, total):
         header = envelope["header"]
-        self.sim.spawn(
-            lambda: self.sim.post_callback(
+
+        def post():
+            return self.sim.post_callback(
                 header.get("sender_uri"),
                 action,
                 answer,
@@ -619,7 +730,11 @@ class _Handler(JsonRequestHandler):
                 total=total,
                 request=True,
             )
-        )
+
+        if self.sim.fault("early", answer.get("transaction_id")):
+            post()
+        else:
+            self.sim.spawn(post)
 
     def enrollment_updates(self, raw):
         envelope, request = self.sim.read_request(
@@ -717,6 +832,25 @@ class _Handler(JsonRequestHandler):
             ],
         }
         self.reply(200, self.sim.signed("on-search", answer, envelope["header"]["sender_id"]))
+
+
+def _claimed_transaction_id(raw):
+    """The ``message.transaction_id`` a request body claims (unverified), or None."""
+    try:
+        message = json.loads(raw).get("message")
+        value = message.get("transaction_id") if isinstance(message, dict) else None
+    except (ValueError, AttributeError, TypeError, RecursionError):  # whatever was sent
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _forged(envelope):
+    """A copy of ``envelope`` whose signature no longer verifies."""
+    params = SignatureParams.parse(envelope["signature"])
+    raw = bytearray(params.signature_bytes())
+    raw[0] ^= 0xFF
+    signature = replace(params, signature=base64.b64encode(bytes(raw)).decode()).format()
+    return dict(envelope, signature=signature)
 
 
 def _plain_json(raw):
