@@ -2,6 +2,7 @@ from . import (
     test_admin_experience,
     test_callback_api,
     test_callback_http,
+    test_demo_data,
     test_concurrent_http,
     test_duplication_check,
     test_hostile_callbacks,
