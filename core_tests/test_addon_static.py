@@ -15,9 +15,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ast.literal_eval((ROOT / "__manifest__.py").read_text())
-XML_FILES = sorted(p for p in ROOT.rglob("*.xml") if ".venv" not in p.parts)
+LOCAL = {".venv", ".odoo-demo"}  # environments made here (make test, make odoo-demo)
+XML_FILES = sorted(p for p in ROOT.rglob("*.xml") if not LOCAL & set(p.parts))
 PY_FILES = sorted(
-    p for p in ROOT.rglob("*.py") if ".venv" not in p.parts and "core_tests" not in p.parts
+    p for p in ROOT.rglob("*.py") if not LOCAL & set(p.parts) and "core_tests" not in p.parts
 )
 
 
