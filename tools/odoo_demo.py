@@ -121,10 +121,13 @@ def _venv_python():
 
 
 def ensure_venv(odoo):
-    """The environment's python, made or reused."""
-    sources = [odoo / "requirements.txt", *REQUIREMENTS, Path(__file__)]
-    digest = hashlib.sha256(sys.version.encode())
-    for path in sources:
+    """The environment's python, made or reused (when what it would install is the same)."""
+    odoo_lines = adjust_odoo_requirements(
+        (odoo / "requirements.txt").read_text(encoding="utf-8"), _pinned_names()
+    )
+    usual, no_deps = split_no_deps((ROOT / "requirements-odoo.txt").read_text(encoding="utf-8"))
+    digest = hashlib.sha256("\n".join([sys.version, BUILD_CONSTRAINT, *odoo_lines]).encode())
+    for path in REQUIREMENTS:
         digest.update(path.read_bytes())
     stamp = VENV / ".installed"
     python = _venv_python()
@@ -136,10 +139,6 @@ def ensure_venv(odoo):
     _run([sys.executable, "-m", "venv", str(VENV)], "create the virtual environment")
     constraint = STATE / "build-constraints.txt"
     constraint.write_text(BUILD_CONSTRAINT)
-    odoo_lines = adjust_odoo_requirements(
-        (odoo / "requirements.txt").read_text(encoding="utf-8"), _pinned_names()
-    )
-    usual, no_deps = split_no_deps((ROOT / "requirements-odoo.txt").read_text(encoding="utf-8"))
     adjusted = STATE / "requirements-adjusted.txt"
     adjusted.write_text("\n".join(odoo_lines + usual) + "\n")
     pip = [str(python), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
@@ -252,6 +251,8 @@ def postgres(python, db, drop=False):
 
 def port_free(port):
     with socket.socket() as sock:
+        # as the servers bind: connections of a previous run closing down do not count
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
