@@ -30,6 +30,11 @@
         "wizards/check_wizard_views.xml",
         "views/menus.xml",
     ],
+    "demo": [
+        "demo/ibr_demo_users.xml",
+        "demo/ibr_demo_registrants.xml",
+        "demo/ibr_demo_connection.xml",
+    ],
     "assets": {
         "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],
     },

@@ -8,6 +8,7 @@ from . import (
     duplication_match,
     fastapi_endpoint,
     ibr_connection,
+    ibr_demo,
     ibr_notification,
     ibr_sender,
     ibr_sender_key,

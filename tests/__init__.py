@@ -3,6 +3,7 @@ from . import (
     test_callback_api,
     test_callback_http,
     test_concurrent_http,
+    test_demo_data,
     test_duplication_check,
     test_hostile_callbacks,
     test_ibr_operations,

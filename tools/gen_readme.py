@@ -176,7 +176,11 @@ def main(argv):
             return 1
         return 0
     path.write_text(readme, encoding="utf-8")
-    html = build_index_html(readme)
+    # Odoo serves the module's images under /<module>/static/: README.rst names them
+    # from the repository root, as GitHub shows it
+    html = build_index_html(readme).replace(
+        'src="static/description/', f'src="/{MODULE}/static/description/'
+    )
     (ROOT / "static" / "description" / "index.html").write_text(html, encoding="utf-8")
     return 0
 
