@@ -191,10 +191,9 @@ class CheckRequest(models.Model):
         asker = (
             self.env["res.partner"]
             .with_user(self.create_uid)
-            .with_context(active_test=False, allowed_company_ids=self.company_id.ids)
+            .with_context(allowed_company_ids=self.company_id.ids)
         )
-        allowed = set(asker.search([("id", "in", ids)]).ids)
-        return self.env["res.partner"].browse([i for i in ids if i in allowed])
+        return asker._ibr_readable(ids).with_env(self.env)
 
     @api.model
     def _expand_next(self):

@@ -117,7 +117,7 @@ class DciIbrSubscription(models.Model):
         connection = connection or self.env["spp.dci.ibr.connection"].get_default()
         self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
         # the caller chose the ids: keep those the caller may read
-        partners = partners.search([("id", "in", partners.ids)])
+        partners = partners._ibr_readable(partners.ids)
         self = self.sudo()
         existing = {
             sub.partner_id: sub

@@ -96,6 +96,14 @@ class ResPartner(models.Model):
             partner.dci_latest_check_ids = mine
             partner.dci_last_result = max(mine.mapped("result"), key=RESULT_RANK.get, default=False)
 
+    @api.model
+    def _ibr_readable(self, ids):
+        """The registrants of ``ids`` (chosen by a caller, never trusted as
+        they are) that this environment's user may read, archived ones too, in
+        the order given: one search, whatever the number."""
+        allowed = set(self.with_context(active_test=False).search([("id", "in", list(ids))]).ids)
+        return self.browse([i for i in ids if i in allowed])
+
     def _get_ibr_identifiers(self):
         """Hook: the ``(type, value)`` identifiers of this registrant that can be
         searched in an IBR: OpenSPP's ``reg_ids`` (spp_registry's

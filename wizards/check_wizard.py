@@ -133,8 +133,7 @@ class IbrCheckWizard(models.TransientModel):
             ids = self.with_context(active_test=False).partner_ids._origin.ids
         # as the officer, also inside the stored compute of the lines (run as superuser)
         partners = self.env(su=False)["res.partner"].with_context(active_test=False)
-        allowed = set(partners.search([("id", "in", ids)]).ids)
-        return partners.browse([i for i in ids if i in allowed])
+        return partners._ibr_readable(ids)
 
     @api.onchange("partner_ids", "selection_ids_json", "identifier_type")
     def _onchange_prefill_value(self):
