@@ -146,11 +146,11 @@ class IbrCheckWizard(models.TransientModel):
         if len(partners) == 1:
             self.identifier_value = partners._ibr_identifier_for(self.identifier_type)[0]
 
-    def _typed_values(self):
+    def _typed_values(self, partners):
         """``{partner id: value}`` the officer typed or changed in the list
         (or, for one registrant, in ``identifier_value``); only for registrants
-        of the selection (a line names its registrant as the client sent it)."""
-        partners = self._selection()
+        of the selection ``partners`` (a line names its registrant as the client
+        sent it)."""
         selected = set(partners.ids)
         typed = {
             line.partner_id.id: line.identifier_value.strip()
@@ -197,7 +197,7 @@ class IbrCheckWizard(models.TransientModel):
             raise UserError(self.env._("Select at least one registrant to check."))
         if not id_type:
             raise UserError(self.env._("Choose the identifier type to search by, e.g. NID."))
-        typed = self._typed_values()
+        typed = self._typed_values(partners)
         self._keep_typed_values(id_type, typed)
         request = self.env["spp.dci.check.request"]._queue(partners, id_type, connection, typed)
         if request.state == "done" and not request.check_count:
