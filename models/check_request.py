@@ -16,7 +16,8 @@ import json
 
 from odoo import api, fields, models
 
-from .duplication_check import OPEN_STATES, PII_GROUP, RESULTS
+from .duplication_check import OPEN_STATES, RESULTS
+from .groups import PII_GROUP
 from .notify import notification
 
 EXPAND_NOW = 500  # registrants expanded within the officer's request

@@ -33,11 +33,11 @@ from ..dci.interpret import (
     interpret_item,
     match_lines,
 )
-from ..dci.schemas import SearchResponse, SearchResponseItem
+from ..dci.schemas import SearchResponseItem
+from .groups import PII_GROUP
 
 _logger = logging.getLogger(__name__)
 
-PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
 RESULTS = [
     ("no_match", "No Match"),
     ("possible_match", "Possible Match"),
@@ -124,10 +124,6 @@ _CLEARED = {
 }
 # Checks are created by the thousand: no creation note, no follower row each.
 _QUIET_CREATE = {"mail_create_nolog": True, "mail_create_nosubscribe": True}
-
-
-def _minutes_text(env, minutes):
-    return env._("1 minute") if minutes == 1 else env._("%(n)s minutes", n=minutes)
 
 
 class DuplicationCheck(models.Model):
@@ -683,177 +679,3 @@ class DuplicationCheck(models.Model):
             outcome = self._interpret_search_item(SearchResponseItem.model_validate(page))
             merged = merged.merge(outcome.interpretation)
         return merged
-
-    # -- scheduled jobs ----------------------------------------------------
-
-    @api.model
-    def _cron_send_queued(self):
-        """The send job: claim a batch (committed), send it, record the answer;
-        repeat while the cron run's time budget lasts, reporting what is left
-        so Odoo runs the job again at once until the queue is empty."""
-        outbox = self.env["spp.dci.ibr.transaction"]
-        requests = self.env["spp.dci.check.request"]
-        cron = self.env["ir.cron"]
-        in_cron = bool(self.env.context.get("ir_cron_progress_id"))
-        while True:
-            txn = outbox._claim()
-            if txn:
-                txn._send()
-                processed = len(txn.check_ids)
-            else:  # all queued checks are out: queue more of a large request
-                processed = outbox._retry_on_conflict(requests._expand_next)
-                if not processed:
-                    if in_cron:
-                        cron._commit_progress(remaining=0)
-                    return
-            if in_cron:
-                remaining = self._queue_size()
-                if cron._commit_progress(processed, remaining=remaining) <= 0:
-                    if remaining:
-                        # Odoo reschedules a partly done job without waking the
-                        # cron workers (they sleep up to a minute): wake them
-                        self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")._trigger()
-                    return
-
-    @api.model
-    def _queue_size(self):
-        """What the send job has left: queued checks, messages to resend,
-        registrants of large requests not yet queued."""
-        return (
-            self.search_count([("state", "=", "queued")])
-            + self.env["spp.dci.ibr.transaction"].search_count(
-                [
-                    "|",
-                    ("state", "=", "sending"),
-                    "&",
-                    ("state", "=", "retrying"),
-                    ("next_attempt_at", "<=", fields.Datetime.now()),
-                ]
-            )
-            + self.env["spp.dci.check.request"]._pending_registrants()
-        )
-
-    @api.model
-    def _cron_fail_stale(self):
-        """Fail checks that waited past their connection's limit, so none waits forever.
-        When the connection asks for it, poll the IBR's transaction status first."""
-        # a conflict with a delivery applying the same checks is retried, not logged
-        self.env["spp.dci.ibr.transaction"]._retry_on_conflict(
-            self.env["spp.dci.callback.orphan"]._reconcile
-        )
-        self.env["spp.dci.check.request"]._cron_notify_finished()
-        now = fields.Datetime.now()
-        for connection in (
-            self.env["spp.dci.ibr.connection"]
-            .with_context(active_test=False)
-            .search([("stale_after_minutes", ">", 0)])
-        ):
-            limit = fields.Datetime.subtract(now, minutes=connection.stale_after_minutes)
-            stale = self.search(
-                Domain("state", "=", "checking")
-                & Domain("data_source_id", "=", connection.id)
-                & Domain("sent_at", "<", limit)
-                & self._stale_clock_domain(limit)
-            )
-            if not stale:
-                continue
-            if (
-                connection.poll_status_before_failing
-                and connection.active
-                and connection.ibr_sender_id  # an unverifiable status is no answer
-            ):
-                if connection.txn_status_async:
-                    stale = stale._request_status(connection, limit)
-                else:
-                    stale = stale._poll_status(connection)
-                stale = stale.filtered(lambda c: c.state == "checking")
-            delay = _minutes_text(self.env, connection.stale_after_minutes)
-            refused = stale.filtered("refusal_note")
-            (stale - refused)._mark_failed(
-                self.env._(
-                    "No answer from the IBR within %(delay)s. Retry the check.", delay=delay
-                ),
-                "no_answer",
-            )
-            for note, checks in refused.grouped("refusal_note").items():
-                checks._mark_failed(
-                    self.env._(
-                        "No verified answer from the IBR within %(delay)s: %(note)s. Ask an "
-                        "administrator to check the connection's trusted IBR sender and its "
-                        "keys, then retry the check.",
-                        delay=delay,
-                        note=note,
-                    ),
-                    "answer_refused",
-                )
-
-    @api.model
-    def _stale_clock_domain(self, limit):
-        """Checks whose wait for an answer started before ``limit``: the wait
-        starts when the IBR took their message (its last send was acknowledged).
-        A message still sending or waiting to be sent again is the outbox's:
-        its retry budget decides, never the stale delay, so no setting of the
-        one can fail checks the other is still resending."""
-        return Domain("ibr_transaction_id", "=", False) | (
-            Domain("ibr_transaction_id.state", "=", "sent")
-            & (
-                Domain("ibr_transaction_id.sent_at", "=", False)
-                | Domain("ibr_transaction_id.sent_at", "<", limit)
-            )
-        )
-
-    def _request_status(self, connection, limit):
-        """Ask the IBR (``/registry/txn/status``, answered by ``txn/on-status``)
-        about the messages of these stale checks that were not asked about yet;
-        return the checks to fail now: those whose message was asked about
-        before ``limit`` and is still unanswered, or could not be asked (a
-        transient failure is asked again, with back-off, within the
-        connection's retry budget)."""
-        client = connection._get_client()
-        txns = self.ibr_transaction_id
-        asked = txns.filtered(lambda t: t.status_requested_at)
-        spared = asked.filtered(lambda t: t.status_requested_at >= limit)
-        now = fields.Datetime.now()
-        for txn in txns - asked:
-            if txn.status_next_at and txn.status_next_at > now:
-                spared |= txn  # its status request is to be sent again later
-                continue
-            try:
-                client.request_txn_status(
-                    txn.transaction_id,
-                    sender_uri=connection.get_callback_url("txn/on-status"),
-                    correlation_id=txn.correlation_id or None,
-                )
-            except DCIError as exc:
-                if txn._status_request_failed(connection, exc):
-                    spared |= txn
-                continue
-            spared |= txn
-            txn.write({"status_requested_at": now, "status_next_at": False})
-        return self.filtered(lambda c: c.ibr_transaction_id not in spared)
-
-    def _poll_status(self, connection):
-        """Ask ``/registry/sync/txn/status`` about these checks' messages and
-        apply the answers; return the checks to fail now (those of a message
-        whose status request failed transiently, within the connection's retry
-        budget, wait for the next run)."""
-        client = connection._get_client()
-        spared = self.env["spp.dci.ibr.transaction"]
-        now = fields.Datetime.now()
-        for txn in self.ibr_transaction_id:
-            if txn.status_next_at and txn.status_next_at > now:
-                spared |= txn
-                continue
-            try:
-                answer = client.txn_status(txn.transaction_id)
-            except DCIError as exc:
-                if txn._status_request_failed(connection, exc):
-                    spared |= txn
-                continue
-            status = answer.message.txnstatus_response.txn_status
-            try:
-                response = SearchResponse.model_validate(status)
-            except ValueError:
-                continue  # not a search answer: nothing to apply
-            self._apply_answer(response, connection.ibr_sender_id)
-        return self.filtered(lambda c: c.ibr_transaction_id not in spared)

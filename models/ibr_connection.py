@@ -3,17 +3,14 @@ how failed sends are retried, and how healthy the IBR has been lately."""
 
 import logging
 import random
-from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
-from ..dci import messages
 from ..dci.auth import BearerToken, ClientCredentials
 from ..dci.client import IbrClient, retrying_session
 from ..dci.errors import DCIError
-from ..dci.keys import KeyId, KeySet, SigningKey, public_key_from_pem
-from ..dci.signatures import SignaturePolicy, sign_envelope, verify_signature
+from ..dci.keys import KeyId, SigningKey, public_key_from_pem
 from .dci_replay_entry import OdooReplayGuard
 from .ibr_sender import SENDER_MENU
 from .notify import notification
@@ -26,7 +23,6 @@ CALLBACK_PATH = API_ROOT + "/ibr/on-search"
 JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serves /ibr/jwks.json
 CALLBACK_ROUTES = ("on-search", "on-subscribe", "on-unsubscribe", "notify", "txn/on-status")
 CONNECTION_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
-TEST_TIMEOUT = 10  # seconds at most: an administrator waits for the answer
 # A failure to connect is retried at once, inside one send (nothing reached the
 # IBR); everything else is resent by the outbox, later, under the same ids.
 CONNECT_RETRIES = 1
@@ -321,7 +317,7 @@ class IbrConnection(models.Model):
             problems = conn._config_problems()
             conn.is_ready = not problems
             conn.readiness = "not_ready" if problems else "ready"
-            conn.config_problem = "\n".join(map(_sentence, conn._problem_lines(problems)))
+            conn.config_problem = "\n".join(map(sentence, conn._problem_lines(problems)))
 
     def _search_is_ready(self, operator, value):
         if operator not in ("in", "not in"):
@@ -473,8 +469,7 @@ class IbrConnection(models.Model):
         if not conn:
             raise UserError(
                 self.env._(
-                    "No active IBR connection. Configure one in Settings > Technical > DCI > "
-                    "Configuration > IBR Connections."
+                    "No active IBR connection. Configure one in %(menu)s.", menu=CONNECTION_MENU
                 )
             )
         return conn
@@ -727,8 +722,6 @@ class IbrConnection(models.Model):
     @api.model
     def _public_jwks(self):
         """Our public keys (every active connection's), as the JWKS we publish."""
-        from ..dci.keys import public_key_from_pem
-
         keys = []
         # every company's keys: the one JWKS of this database
         for conn in self.sudo().search([("signing_kid", "!=", False)]):
@@ -771,167 +764,7 @@ class IbrConnection(models.Model):
         }
         return IbrClient(self.base_url, self._signing_key(), self.our_sender_id, **kwargs)
 
-    # -- testing the connection -------------------------------------------------
 
-    def action_test_connection(self):
-        """Button (administrators): check each link an IBR exchange needs, say
-        which one breaks and how to mend it, and keep the outcome on the form."""
-        self.ensure_one()
-        self._check_admin(self.env._("Only administrators can test an IBR connection."))
-        self.write(
-            {
-                "last_test_at": fields.Datetime.now(),
-                "last_test_transaction_id": False,
-                "last_test_callback_at": False,
-            }
-        )
-        steps, key_ok = self._test_locally()
-        transaction_id = False
-        if key_ok:
-            sent, text, transaction_id = self._test_request()
-            steps.append((sent, text))
-        else:
-            steps.append(
-                (False, self.env._("No request sent to the IBR: fix our signing key first."))
-            )
-        passed = all(ok for ok, _text in steps)
-        result = "\n".join(("✓ " if ok else "✗ ") + _sentence(text) for ok, text in steps)
-        self.write(
-            {
-                "last_test_ok": passed,
-                "last_test_result": result,
-                "last_test_transaction_id": transaction_id,
-            }
-        )
-        if passed:
-            return notification(self.env._("Connection test passed"), result, "success")
-        return notification(self.env._("Connection test failed"), result, "danger")
-
-    def _test_locally(self):
-        """Steps (a) our key and (b) the IBR's, as ``(ok, text)`` pairs; and
-        whether our key can sign the request of step (c)."""
-        steps = []
-        try:
-            kid = self._check_own_signature().kid
-            steps.append(
-                (
-                    True,
-                    self.env._(
-                        "Our signing key %(kid)s signs, and our published public key "
-                        "verifies its signature.",
-                        kid=kid,
-                    ),
-                )
-            )
-        except (DCIError, UserError) as exc:
-            steps.append((False, _reason(exc)))
-        key_ok = steps[0][0]
-        problems = self._sender_problems()
-        steps += [(False, line) for line in self._problem_lines(problems)] or [
-            (
-                True,
-                self.env._(
-                    "The trusted IBR sender %(name)s has a key to verify the IBR's answers.",
-                    name=self.ibr_sender_id.name,
-                ),
-            )
-        ]
-        return steps, key_ok
-
-    def _test_request(self):
-        """Step (c): a signed asynchronous status request about a transaction
-        nobody sent, which the IBR must acknowledge and answer with a signed
-        callback. Returns ``(ok, text, transaction id the callback will carry)``."""
-        wait = min(TEST_TIMEOUT, self.timeout)
-        sender_uri = self.get_callback_url("txn/on-status")
-        request_id = messages.new_id()
-        try:
-            client = self._get_client(
-                timeout=(wait, wait), session=retrying_session(retries=0), auth=self._auth(wait)
-            )
-        except (DCIError, UserError) as exc:
-            return False, self._failure_of(exc).admin, False
-        # The IBR may call back before this button returns: the test it answers
-        # must already be on record, committed, for the callback to find it.
-        self.last_test_transaction_id = request_id
-        self.env["spp.dci.ibr.transaction"]._commit()
-        try:
-            submission = client.request_txn_status(
-                messages.new_id(), sender_uri=sender_uri, request_id=request_id
-            )
-        except DCIError as exc:
-            return False, self._failure_of(exc).admin, False
-        text = self.env._(
-            "The IBR acknowledged our signed status request (correlation id %(corr)s). Its "
-            "signed callback should now come to %(url)s; this form says when it arrives.",
-            corr=submission.correlation_id or "-",
-            url=sender_uri,
-        )
-        return True, text, request_id
-
-    def _check_own_signature(self):
-        """Our key signs, and the public key we publish verifies it; returns the key."""
-        for problem in self._problem_lines(self._signing_problems()):
-            raise UserError(problem)
-        key = self._signing_key()
-        header = messages.request_header("txn-status", self.our_sender_id, total_count=1)
-        envelope = sign_envelope(header, {"transaction_id": messages.new_id()}, key)
-        published = public_key_from_pem(self.signing_public_key, kid=self.signing_kid)
-        try:
-            verify_signature(
-                envelope["signature"],
-                envelope["header"],
-                envelope["message"],
-                KeySet([published]).get,
-                SignaturePolicy(),
-            )
-        except DCIError as exc:
-            raise UserError(
-                self.env._(
-                    "Our published public key does not verify our own signature (%(reason)s): "
-                    "rotate the signing key with Rotate Signing Key",
-                    reason=exc.message,
-                )
-            ) from None
-        return key
-
-    @api.model
-    def _note_test_callback(self, transaction_id, sender):
-        """Record that the IBR's signed callback to a connection test arrived.
-
-        Called by the callback service with a verified txn-on-status callback's
-        transaction id (``None`` for a bare rejection, which names none: the
-        latest test of that sender still waiting within its stale delay then
-        takes it). True when it answered a test: nothing else is to be done with it.
-        """
-        tests = self.sudo().with_context(active_test=False)
-        domain = [("ibr_sender_id", "=", sender.id)]
-        if transaction_id:
-            test = tests.search(domain + [("last_test_transaction_id", "=", transaction_id)])
-        else:
-            waiting = tests.search(
-                domain
-                + [
-                    ("last_test_transaction_id", "!=", False),
-                    ("last_test_callback_at", "=", False),
-                ],
-                order="last_test_at desc",
-            )
-            now = fields.Datetime.now()
-            test = waiting.filtered(
-                lambda c: c.last_test_at >= now - timedelta(minutes=c.stale_after_minutes)
-            )[:1]
-        if not test:
-            return False
-        first = test.filtered(lambda c: not c.last_test_callback_at)  # a repeat changes nothing
-        first.write({"last_test_callback_at": fields.Datetime.now()})
-        return True
-
-
-def _sentence(text):
+def sentence(text):
+    """``text`` with a capital first letter (lines joined into a message)."""
     return text[:1].upper() + text[1:]
-
-
-def _reason(exc):
-    """The text of a UserError or core error."""
-    return exc.message if isinstance(exc, DCIError) else str(exc.args[0] if exc.args else exc)

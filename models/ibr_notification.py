@@ -13,9 +13,9 @@ import logging
 from odoo import api, fields, models
 from odoo.fields import Domain
 
-_logger = logging.getLogger(__name__)
+from .groups import PII_GROUP
 
-PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
+_logger = logging.getLogger(__name__)
 
 
 def _person_identifier(record):

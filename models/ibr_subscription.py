@@ -22,6 +22,8 @@ from odoo.exceptions import AccessError, UserError
 from ..dci import messages
 from ..dci.errors import DCIError
 from ..dci.schemas import SearchResponseItem
+from .db_retry import retry_on_conflict
+from .groups import OFFICER_GROUP, PII_GROUP
 
 _logger = logging.getLogger(__name__)
 
@@ -31,8 +33,6 @@ STATES = [
     ("rejected", "Rejected"),
     ("ended", "Ended"),
 ]
-PII_GROUP = "spp_dci_client_ibr.group_ibr_pii"
-OFFICER_GROUP = "spp_dci_client_ibr.group_ibr_officer"
 # a pending action asked anew starts its sends from scratch
 _FRESH_SEND = {
     "error_message": False,
@@ -199,7 +199,6 @@ class DciIbrSubscription(models.Model):
     def _cron_send_pending(self):
         """Send what officers asked for: one signed message per connection and
         action (up to the connection's batch size), until nothing is pending."""
-        outbox = self.env["spp.dci.ibr.transaction"]
         while True:
             due = [
                 ("pending_action", "!=", False),
@@ -233,11 +232,11 @@ class DciIbrSubscription(models.Model):
                     order="id",
                 )
             if action == "subscribe":
-                batch._send_subscribe(connection, outbox)
+                batch._send_subscribe(connection)
             else:
-                batch._send_unsubscribe(connection, outbox)
+                batch._send_unsubscribe(connection)
 
-    def _send_subscribe(self, connection, outbox):
+    def _send_subscribe(self, connection):
         resend = self[:1].send_attempts > 0
         transaction_id = self[:1].transaction_id if resend else messages.new_id()
 
@@ -254,7 +253,7 @@ class DciIbrSubscription(models.Model):
                 sub.reference_id = messages.new_id()
 
         if not resend:
-            outbox._retry_on_conflict(assign)  # committed: the answer can find them
+            retry_on_conflict(self.env, assign)  # committed: the answer can find them
         try:
             self.env["spp.dci.duplication.check"]._ensure_runnable(connection)
             queries = [
@@ -267,25 +266,27 @@ class DciIbrSubscription(models.Model):
                 transaction_id=transaction_id,
             )
         except (DCIError, UserError) as exc:
-            self._send_failed(connection, outbox, exc, {"state": "rejected"})
+            self._send_failed(connection, exc, {"state": "rejected"})
             return
-        outbox._retry_on_conflict(
+        retry_on_conflict(
+            self.env,
             lambda: self.write(
                 dict(_FRESH_SEND, pending_action=False, correlation_id=submission.correlation_id)
-            )
+            ),
         )
-        outbox._retry_on_conflict(connection._note_success)
+        retry_on_conflict(self.env, connection._note_success)
 
-    def _send_unsubscribe(self, connection, outbox):
+    def _send_unsubscribe(self, connection):
         if not self[:1].send_attempts:  # a resend keeps its transaction id
             transaction_id = messages.new_id()
-            outbox._retry_on_conflict(
+            retry_on_conflict(
+                self.env,
                 lambda: self.write(
                     {
                         "unsubscribe_transaction_id": transaction_id,
                         "send_started_at": fields.Datetime.now(),
                     }
-                )
+                ),
             )
         transaction_id = self[:1].unsubscribe_transaction_id
         try:
@@ -296,12 +297,12 @@ class DciIbrSubscription(models.Model):
                 transaction_id=transaction_id,
             )
         except (DCIError, UserError) as exc:
-            self._send_failed(connection, outbox, exc, {})
+            self._send_failed(connection, exc, {})
             return
-        outbox._retry_on_conflict(lambda: self.write(dict(_FRESH_SEND, pending_action=False)))
-        outbox._retry_on_conflict(connection._note_success)
+        retry_on_conflict(self.env, lambda: self.write(dict(_FRESH_SEND, pending_action=False)))
+        retry_on_conflict(self.env, connection._note_success)
 
-    def _send_failed(self, connection, outbox, exc, final_vals):
+    def _send_failed(self, connection, exc, final_vals):
         """A send of this batch failed: send it again later when transient and
         the retry budget allows, else give up with ``final_vals`` and the reason."""
         failure = connection._failure_of(exc)
@@ -332,9 +333,9 @@ class DciIbrSubscription(models.Model):
                 "pending_action": False,
                 "error_message": failure.officer,
             }
-        outbox._retry_on_conflict(lambda: self.write(vals))
+        retry_on_conflict(self.env, lambda: self.write(vals))
         if failure.kind != "configuration":
-            outbox._retry_on_conflict(lambda: connection._note_failure(failure))
+            retry_on_conflict(self.env, lambda: connection._note_failure(failure))
 
     # -- what the IBR answers (called by spp.dci.callback.service) --------------
 

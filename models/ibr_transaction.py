@@ -21,16 +21,14 @@ refusal), do the checks fail, with the last reason.
 """
 
 import logging
-import random
-import time
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import format_datetime
 
 from ..dci import messages
 from ..dci.errors import DCIError
+from .db_retry import retry_on_conflict
 
 _logger = logging.getLogger(__name__)
 
@@ -41,7 +39,6 @@ STATES = [
     ("failed", "Failed"),
 ]
 SEND_JOB = "spp_dci_client_ibr.ir_cron_send_queued_checks"
-CONFLICT_TRIES = 5
 
 
 class IbrTransaction(models.Model):
@@ -82,6 +79,54 @@ class IbrTransaction(models.Model):
 
     _transaction_id_unique = models.UniqueIndex("(transaction_id)")
 
+    # -- the send job ----------------------------------------------------------
+
+    @api.model
+    def _cron_send_queued(self):
+        """The send job: claim a batch (committed), send it, record the answer;
+        repeat while the cron run's time budget lasts, reporting what is left
+        so Odoo runs the job again at once until the queue is empty."""
+        requests = self.env["spp.dci.check.request"]
+        cron = self.env["ir.cron"]
+        in_cron = bool(self.env.context.get("ir_cron_progress_id"))
+        while True:
+            txn = self._claim()
+            if txn:
+                txn._send()
+                processed = len(txn.check_ids)
+            else:  # all queued checks are out: queue more of a large request
+                processed = retry_on_conflict(self.env, requests._expand_next)
+                if not processed:
+                    if in_cron:
+                        cron._commit_progress(remaining=0)
+                    return
+            if in_cron:
+                remaining = self._queue_size()
+                if cron._commit_progress(processed, remaining=remaining) <= 0:
+                    if remaining:
+                        # Odoo reschedules a partly done job without waking the
+                        # cron workers (they sleep up to a minute): wake them
+                        self.env.ref(SEND_JOB)._trigger()
+                    return
+
+    @api.model
+    def _queue_size(self):
+        """What the send job has left: queued checks, messages to resend,
+        registrants of large requests not yet queued."""
+        return (
+            self.env["spp.dci.duplication.check"].search_count([("state", "=", "queued")])
+            + self.search_count(
+                [
+                    "|",
+                    ("state", "=", "sending"),
+                    "&",
+                    ("state", "=", "retrying"),
+                    ("next_attempt_at", "<=", fields.Datetime.now()),
+                ]
+            )
+            + self.env["spp.dci.check.request"]._pending_registrants()
+        )
+
     # -- claiming work (each claim is committed before anything is sent) -------
 
     @api.model
@@ -89,7 +134,7 @@ class IbrTransaction(models.Model):
         """The next message to send, committed as ``sending``: an abandoned one
         first (its job died mid-send), else a new one made of queued checks.
         Returns an empty recordset when there is nothing to send."""
-        return self._retry_on_conflict(lambda: self._claim_abandoned() or self._claim_queued())
+        return retry_on_conflict(self.env, lambda: self._claim_abandoned() or self._claim_queued())
 
     def _claim_abandoned(self):
         """A message due to be sent again: its resend time came, or its job
@@ -206,7 +251,7 @@ class IbrTransaction(models.Model):
             self._fail(exc)
             return
         self._finish(vals)
-        self._retry_on_conflict(connection._note_success)
+        retry_on_conflict(self.env, connection._note_success)
 
     def _apply_sync_answer(self, checks, answer):
         checks._apply_answer(answer.message, self.connection_id.ibr_sender_id)
@@ -237,8 +282,8 @@ class IbrTransaction(models.Model):
             "error_message": failure.officer,
         }
         if when:
-            self._retry_on_conflict(
-                lambda: self.write(dict(vals, state="retrying", next_attempt_at=when))
+            retry_on_conflict(
+                self.env, lambda: self.write(dict(vals, state="retrying", next_attempt_at=when))
             )
             self.env.ref(SEND_JOB).sudo()._trigger(when)
         else:
@@ -257,9 +302,9 @@ class IbrTransaction(models.Model):
                 waiting._mark_failed(message, failure.kind)
                 self.write(dict(vals, state="failed", next_attempt_at=False, error_message=message))
 
-            self._retry_on_conflict(record)
+            retry_on_conflict(self.env, record)
         if failure.kind != "configuration":  # our own settings say nothing of the IBR
-            self._retry_on_conflict(lambda: connection._note_failure(failure))
+            retry_on_conflict(self.env, lambda: connection._note_failure(failure))
 
     def _status_request_failed(self, connection, exc):
         """A status request about this message failed; True when it is to be
@@ -290,33 +335,4 @@ class IbrTransaction(models.Model):
         )
 
     def _finish(self, vals):
-        self._retry_on_conflict(lambda: self.write(vals))
-
-    # -- transactions ------------------------------------------------------
-
-    def _commit(self):
-        """Make the work so far durable (the Odoo suite's TransactionCase
-        tests replace this: their cursor cannot commit). The outbox exists to
-        commit a batch before its request leaves: that is the point of it."""
-        self.env.cr.commit()  # pylint: disable=invalid-commit
-
-    def _retry_on_conflict(self, work):
-        """Run ``work`` and commit it; on a serialization conflict with a
-        concurrent callback or job, roll back and run it again.
-
-        The statements that can conflict (row locks, lookups) carry ids only,
-        and are not logged when they fail: no personal data reaches the log.
-        """
-        for attempt in range(1, CONFLICT_TRIES + 1):
-            try:
-                result = work()
-                self.env.flush_all()
-                self._commit()
-                return result
-            except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
-                if attempt == CONFLICT_TRIES:
-                    raise
-                self.env.cr.rollback()
-                self.env.invalidate_all()
-                time.sleep(random.uniform(0, 0.05 * attempt))
-        return None  # pragma: no cover - the loop returns or raises
+        retry_on_conflict(self.env, lambda: self.write(vals))

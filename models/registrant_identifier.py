@@ -7,7 +7,7 @@ When OpenSPP's registry is installed, its ``reg_ids`` are used instead.
 
 from odoo import fields, models
 
-from .duplication_check import PII_GROUP
+from .groups import PII_GROUP
 
 
 class RegistrantIdentifier(models.Model):

@@ -9,6 +9,7 @@ from odoo.exceptions import UserError
 from ..dci.errors import DCIError
 from ..dci.interpret import RESULT_RANK
 from .duplication_check import RESULTS
+from .groups import VIEWER_GROUP
 from .notify import notification
 
 _logger = logging.getLogger(__name__)
@@ -45,29 +46,27 @@ class ResPartner(models.Model):
         "spp.dci.duplication.check",
         "partner_id",
         string="IBR Duplication Checks",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
     )
     dci_identifier_ids = fields.One2many(
         "spp.dci.registrant.identifier",
         "partner_id",
         string="Identifiers (IBR)",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
     )
-    dci_check_count = fields.Integer(
-        compute="_compute_dci_latest", groups="spp_dci_client_ibr.group_ibr_viewer"
-    )
+    dci_check_count = fields.Integer(compute="_compute_dci_latest", groups=VIEWER_GROUP)
     dci_last_result = fields.Selection(
         RESULTS,
         string="IBR Result",
         compute="_compute_dci_latest",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
         help="The worst of the latest results of each IBR.",
     )
     dci_latest_check_ids = fields.Many2many(
         "spp.dci.duplication.check",
         string="Latest IBR Results",
         compute="_compute_dci_latest",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
         help="The latest completed check of each IBR.",
     )
 
@@ -75,7 +74,7 @@ class ResPartner(models.Model):
         "spp.dci.ibr.subscription",
         "partner_id",
         string="IBR Subscriptions",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
     )
 
     @api.depends("dci_check_ids.state", "dci_check_ids.result")

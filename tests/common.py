@@ -17,6 +17,7 @@ from ..dci import messages
 from ..dci.keys import SigningKey
 from ..dci.signatures import sign_envelope
 from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for tests
+from ..models import db_retry
 
 IBR_SENDER_ID = "ibr.test"
 JSON = {"Content-Type": "application/json"}
@@ -94,8 +95,7 @@ class IbrFixtures:
     def setUpClass(cls):
         super().setUpClass()
         # the test cursor cannot commit: the outbox's commits become flushes
-        outbox = type(cls.env["spp.dci.ibr.transaction"])
-        cls.startClassPatcher(patch.object(outbox, "_commit", lambda self: self.env.flush_all()))
+        cls.startClassPatcher(patch.object(db_retry, "commit", lambda env: env.flush_all()))
         cls.env = cls.env(context=dict(cls.env.context, tracking_disable=True))
         cls.ibr_key = SigningKey.generate(IBR_SENDER_ID, "ed25519", key_id="k1")
         cls.sender = cls.env["spp.dci.ibr.sender"].create(

@@ -262,7 +262,7 @@ class TestCallbackApi(IbrCase):
         self.assertLessEqual(soon[0].call_at, fields.Datetime.now())
         orphan = self.env["spp.dci.callback.orphan"].search([("reference_id", "=", "late-ref")])
         late.write({"state": "checking", "reference_id": "late-ref"})
-        self.env["spp.dci.duplication.check"]._cron_fail_stale()
+        self.env["spp.dci.duplication.check"]._cron_watch_answers()
         self.assertEqual((late.state, orphan.state), ("completed", "applied"))
 
     def test_reconcile_reads_only_orphans_a_waiting_check_may_be_for(self):

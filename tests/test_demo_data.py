@@ -17,6 +17,7 @@ from ..dci.keys import KeySet, public_key_from_pem
 from ..dci.messages import ack
 from ..dci.simulator import IbrSimulator
 from ..dci.testing import LoopbackServer
+from ..models import db_retry
 from ..models.ibr_demo import PARAM_IBR_URL, PARAM_ODOO_URL
 from .common import LoopbackRequests
 
@@ -53,8 +54,7 @@ class TestDemoData(LoopbackRequests, TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         # the test cursor cannot commit: the outbox's commits become flushes
-        outbox = type(cls.env["spp.dci.ibr.transaction"])
-        cls.startClassPatcher(patch.object(outbox, "_commit", lambda self: self.env.flush_all()))
+        cls.startClassPatcher(patch.object(db_retry, "commit", lambda env: env.flush_all()))
         # our callback routes, on loopback: what the simulator posts is kept
         cls.callbacks = []
 
@@ -172,7 +172,7 @@ class TestDemoData(LoopbackRequests, TransactionCase):
         )
         action = wizard.action_confirm()
         check = self.checks.search(action["params"]["next"]["domain"])
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.deliver_callbacks(1)
         self.assertEqual((check.state, check.result), ("completed", "confirmed_match"))
         self.assertEqual(check.create_uid, self.officer)
@@ -193,7 +193,7 @@ class TestDemoData(LoopbackRequests, TransactionCase):
         )
         sent_before = len(self.sim.requests)
         checks.with_user(self.officer).action_run_check()
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         [(path, raw)] = self.sim.requests[sent_before:]
         self.assertEqual(path, "/registry/search")
         self.assertEqual(len(json.loads(raw)["message"]["search_request"]), len(RESULTS))
@@ -218,7 +218,7 @@ class TestDemoData(LoopbackRequests, TransactionCase):
             .create({"partner_ids": [(6, 0, zoe.ids)], "identifier_type": "UIN"})
         )
         check = self.checks.search(wizard.action_confirm()["params"]["next"]["domain"])
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.deliver_callbacks(1)
         self.assertEqual(check.result, "confirmed_match")
         self.assertEqual(check.match_ids.mapped("programme_name"), ["Food Voucher"])

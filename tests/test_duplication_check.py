@@ -70,7 +70,7 @@ class TestDuplicationCheck(IbrCase):
         """What the officer's button and the send job do: queue, then send."""
         checks.action_run_check()
         self.assertEqual(set(checks.mapped("state")), {"queued"})
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
 
     def run_with(self, checks, mode="async", **sim_options):
         """Run ``checks`` against a fresh simulator and return it."""
@@ -364,7 +364,7 @@ class TestDuplicationCheck(IbrCase):
         with IbrSimulator() as sim:
             self.use(sim, "sync")
             action = (check | failed).action_retry()
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assertEqual(sim.stats["requests"], 1)
         # the attempts before are kept as they were: history, never erasure
         self.assertEqual(check.read(["state", "result", "reference_id", "transaction_id"]), before)
@@ -430,7 +430,9 @@ class TestDuplicationCheck(IbrCase):
             # the stale clock starts when the IBR acknowledged the message
             (waiting | polled).ibr_transaction_id.write({"sent_at": "2000-01-01 00:00:00"})
             self.connection.poll_status_before_failing = True
-            self.env.ref("spp_dci_client_ibr.ir_cron_fail_stale_checks").ir_actions_server_id.run()
+            self.env.ref(
+                "spp_dci_client_ibr.ir_cron_fail_stale_checks"
+            ).ir_actions_server_id.run()
         # the IBR's transaction status answered both: applied, not failed
         self.assertEqual((waiting.state, waiting.result), ("completed", "confirmed_match"))
         self.assertEqual((polled.state, polled.result), ("completed", "possible_match"))
@@ -440,7 +442,7 @@ class TestDuplicationCheck(IbrCase):
         unknown.sent_at = "2000-01-01 00:00:00"
         with IbrSimulator() as sim:
             self.use(sim)
-            self.checks._cron_fail_stale()
+            self.checks._cron_watch_answers()
         self.assert_failed(unknown, "No answer from the IBR within 60 minutes")
         lost = self.make_check()
         self.mark_sent(lost, transaction_id="txn-lost")
@@ -448,14 +450,14 @@ class TestDuplicationCheck(IbrCase):
         fresh = self.make_check()
         self.mark_sent(fresh, transaction_id="txn-fresh")
         self.connection.poll_status_before_failing = False
-        self.checks._cron_fail_stale()
+        self.checks._cron_watch_answers()
         self.assert_failed(lost, "No answer from the IBR")
         self.assertEqual(fresh.state, "checking")
         # archived connections' checks are not left waiting either
         self.connection.stale_after_minutes = 5
         fresh.sent_at = "2000-01-01 00:00:00"
         self.connection.active = False
-        self.checks._cron_fail_stale()
+        self.checks._cron_watch_answers()
         self.assert_failed(fresh, "5 minutes")
 
     def test_queued_checks_are_sent_by_the_batch_job(self):
@@ -479,7 +481,7 @@ class TestDuplicationCheck(IbrCase):
         with patch.object(type(self.env["ir.cron"]), "_trigger"):
             check.action_queue()
         self.connection.sudo().signing_private_key = False
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assert_failed(check, "no signing key")
         self.assertFalse(check.ibr_transaction_id)
 
@@ -610,7 +612,9 @@ class TestDuplicationCheck(IbrCase):
             batch = action["params"]["next"]["domain"]
             self.assertFalse(self.checks.search(batch), "the click creates no check")
             self.assertIn("being queued", action["params"]["message"])
-            self.checks._cron_send_queued()  # expands 2, sends them, expands 1, sends it
+            self.env[
+                "spp.dci.ibr.transaction"
+            ]._cron_send_queued()  # expands 2, sends them, expands 1, sends it
         checks = self.checks.search(batch)
         self.assertEqual(checks.partner_id, partners)
         self.assertEqual(
@@ -641,7 +645,7 @@ class TestDuplicationCheck(IbrCase):
         with IbrSimulator() as sim:
             self.use(sim, "sync")
             created = self.check_in_ibr(self.partner | self.partner2)
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assertEqual(
             sorted(created.mapped(lambda c: (c.partner_id.name, c.identifier_value, c.result))),
             [
@@ -729,7 +733,7 @@ class TestDuplicationCheck(IbrCase):
             self.assertEqual(many.partner_count, 3)
             self.assertIn("NID: 2 registrant(s)", many.available_identifiers)
             action = many.action_confirm()
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
             created = self.checks.search(action["params"]["next"]["domain"])
             self.assertEqual(created.partner_id, self.partner | self.partner2)
             self.assertEqual(sim.stats["requests"], 1)  # one batch

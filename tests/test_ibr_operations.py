@@ -20,6 +20,7 @@ from ..dci.keys import SigningKey
 from ..dci.signatures import sign_envelope
 from ..dci.simulator import IbrSimulator
 from ..dci.simulator.dataset import beneficiary
+from ..models import db_retry
 from .common import LoopbackRequests
 
 SENDER = "ibr.ops"
@@ -43,8 +44,7 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        outbox = type(cls.env["spp.dci.ibr.transaction"])
-        cls.startClassPatcher(patch.object(outbox, "_commit", lambda self: self.env.flush_all()))
+        cls.startClassPatcher(patch.object(db_retry, "commit", lambda env: env.flush_all()))
         cls.key = SigningKey.generate(SENDER, "ed25519", key_id="k1")
         cls.sender = cls.env["spp.dci.ibr.sender"].create({"name": "Ops IBR", "sender_id": SENDER})
         cls.sender._store_keys([cls.key.public])
@@ -317,17 +317,17 @@ class TestIbrOperations(LoopbackRequests, HttpCase):
         self.connection.write({"poll_status_before_failing": True, "txn_status_async": True})
         check = self.waiting_check(minutes_ago=120)
         checks = self.env["spp.dci.duplication.check"]
-        [(path, envelope)] = self.send_jobs(checks._cron_fail_stale)
+        [(path, envelope)] = self.send_jobs(checks._cron_watch_answers)
         self.assertEqual(path, "/registry/txn/status")
         self.assertTrue(envelope["header"]["sender_uri"].endswith("/dci_api/ibr/txn/on-status"))
         self.assertEqual(
             envelope["message"]["txnstatus_request"]["attribute_value"], "corr-txn-ops"
         )
         self.assertEqual(check.state, "checking")  # its status is on the way
-        self.assertEqual(self.send_jobs(checks._cron_fail_stale), [])  # asked once
+        self.assertEqual(self.send_jobs(checks._cron_watch_answers), [])  # asked once
         self.assertEqual(check.state, "checking")
         check.ibr_transaction_id.status_requested_at = fields.Datetime.now() - timedelta(hours=2)
-        self.send_jobs(checks._cron_fail_stale)
+        self.send_jobs(checks._cron_watch_answers)
         self.assertEqual(check.state, "failed")  # asked long ago, never answered
 
     # -- hostile variants of each new callback --------------------------------

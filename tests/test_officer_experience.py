@@ -75,7 +75,7 @@ class TestOfficerExperience(IbrCase):
         rotated = SigningKey.generate(IBR_SENDER_ID, key_id="k9")
         self.receive(self.on_search_body([self.item(reference)], key=rotated))
         check.sent_at = "2020-01-01 00:00:00"
-        self.checks._cron_fail_stale()
+        self.checks._cron_watch_answers()
         self.assertEqual((check.state, check.failure_kind), ("failed", "answer_refused"))
         self.assertIn("No verified answer", check.error_message)
         self.assertIn("ask an administrator", check.error_message.lower())
@@ -163,7 +163,7 @@ class TestOfficerExperience(IbrCase):
         with IbrSimulator() as sim:
             self.use(sim)
             action = wizard.action_confirm()
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assertEqual(
             self.partner2._get_ibr_identifiers(), [("NID", "1000000003")], "kept on the registrant"
         )
@@ -277,7 +277,7 @@ class TestOfficerExperience(IbrCase):
             self.use(sim, mode="async")
             self.connection.callback_url = "http://127.0.0.1:9/dci_api/ibr/on-search"
             checks = self.check_in_ibr(self.partner | self.partner2)
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
             self.sender.write({"sender_id": IBR_SENDER_ID})  # our test key signs the answers
             self.sender._store_keys([self.ibr_key.public])
             self.assertEqual(set(checks.mapped("state")), {"checking"})
@@ -310,7 +310,7 @@ class TestOfficerExperience(IbrCase):
         check, _reference = self.waiting_check()
         check.sent_at = "2020-01-01 00:00:00"
         self.connection.stale_after_minutes = 1
-        self.checks._cron_fail_stale()
+        self.checks._cron_watch_answers()
         self.assertIn("within 1 minute.", check.error_message)
         self.assertEqual(check.failure_kind, "no_answer")
         found = self.env["res.partner"].search([("dci_identifier_ids.value", "ilike", "100000")])

@@ -293,7 +293,7 @@ class TestOutbox(CommittingHttpCase):
             try:
                 start.wait()
                 with self.env_cursor() as env:
-                    env["spp.dci.duplication.check"]._cron_send_queued()
+                    env["spp.dci.ibr.transaction"]._cron_send_queued()
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
 

@@ -99,7 +99,7 @@ class TestResend(IbrCase):
 
     def send(self, checks):
         checks.action_run_check()
-        self.checks._cron_send_queued()
+        self.env["spp.dci.ibr.transaction"]._cron_send_queued()
 
     def make_due(self, txn):
         txn.next_attempt_at = fields.Datetime.now() - timedelta(seconds=1)
@@ -134,10 +134,10 @@ class TestResend(IbrCase):
                         )
                     else:  # the first back-off: between half and all of 30 s
                         self.assertLessEqual(txn.next_attempt_at, before + timedelta(seconds=32))
-                    self.checks._cron_send_queued()  # not due yet: nothing is sent
+                    self.env["spp.dci.ibr.transaction"]._cron_send_queued()  # not due yet
                     self.assertEqual(len(searches(server)), 1, name)
                     self.make_due(txn)
-                    self.checks._cron_send_queued()
+                    self.env["spp.dci.ibr.transaction"]._cron_send_queued()
                 self.assertEqual(
                     (txn.state, txn.attempts, txn.correlation_id), ("sent", 2, "corr-r")
                 )
@@ -163,8 +163,8 @@ class TestResend(IbrCase):
                 txn = check.ibr_transaction_id
                 self.assertEqual((check.state, txn.state), ("checking", "retrying"))
                 self.make_due(txn)
-                self.checks._cron_send_queued()
-                self.checks._cron_send_queued()  # nothing left to send
+                self.env["spp.dci.ibr.transaction"]._cron_send_queued()
+                self.env["spp.dci.ibr.transaction"]._cron_send_queued()  # nothing left to send
         self.assertEqual(len(server.requests), 2)
         self.assertEqual((check.state, check.failure_kind), ("failed", "ibr_error"))
         self.assertIn("answered HTTP 503", check.error_message)  # the last reason, not 502
@@ -199,7 +199,7 @@ class TestResend(IbrCase):
         with LoopbackServer({}) as server:
             self.connection.base_url = server.url
             with mute_logger(*QUIET):
-                self.checks._cron_fail_stale()
+                self.checks._cron_watch_answers()
         polled = {
             json.loads(b)["message"]["txnstatus_request"]["attribute_value"]
             for *_x, b in server.requests
@@ -218,16 +218,16 @@ class TestResend(IbrCase):
         with LoopbackServer({"/registry/sync/txn/status": (503, {}, b"{}")}) as server:
             self.connection.base_url = server.url
             with mute_logger(*QUIET):
-                self.checks._cron_fail_stale()
+                self.checks._cron_watch_answers()
                 self.assertEqual(check.state, "checking", "the status request is sent again")
                 self.assertTrue(check.ibr_transaction_id.status_next_at)
-                self.checks._cron_fail_stale()  # not due yet: not asked again
+                self.checks._cron_watch_answers()  # not due yet: not asked again
                 self.assertEqual(len(server.requests), 1)
                 self.connection.retry_max_attempts = 2
                 check.ibr_transaction_id.status_next_at = fields.Datetime.now() - timedelta(
                     seconds=1
                 )
-                self.checks._cron_fail_stale()  # the second failure spends the budget
+                self.checks._cron_watch_answers()  # the second failure spends the budget
         self.assertEqual(len(server.requests), 2)
         self.assertEqual((check.state, check.failure_kind), ("failed", "no_answer"))
 
@@ -290,7 +290,7 @@ class TestResend(IbrCase):
             self.send(checks[1])
             for txn in checks.ibr_transaction_id:
                 self.make_due(txn)
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assertEqual((conn.consecutive_failures, conn.health), (4, "down"))
         alerts = conn.message_ids.filtered(lambda m: "is down" in (m.body or ""))
         self.assertEqual(len(alerts), 1, "one alert for the outage, not one per failure")
@@ -300,7 +300,7 @@ class TestResend(IbrCase):
             conn.base_url = server.url
             for txn in checks.ibr_transaction_id:
                 self.make_due(txn)
-            self.checks._cron_send_queued()
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assertEqual((conn.consecutive_failures, conn.health), (0, "ok"))
         self.assertTrue(conn.last_success_at)
         recovered = conn.message_ids.filtered(lambda m: "works again" in (m.body or ""))

@@ -153,7 +153,7 @@ class TestReliabilityCommitted(CommittingHttpCase):
 
     def _run_job(self):
         with self.env_cursor() as env:
-            env["spp.dci.duplication.check"]._cron_send_queued()
+            env["spp.dci.ibr.transaction"]._cron_send_queued()
 
     def _state_of(self, ids):
         with self.env_cursor() as env:

@@ -152,7 +152,7 @@ class TestUnmatchedAnswers(SecurityCase):
                 "item_json": json.dumps(self.item(reference)),
             }
         )
-        self.checks._cron_fail_stale()
+        self.checks._cron_watch_answers()
         forged.action_reapply()
         self.assertEqual((check.state, check.result, forged.state), ("checking", False, "open"))
 
@@ -163,7 +163,7 @@ class TestUnmatchedAnswers(SecurityCase):
         orphans = self.env["spp.dci.callback.orphan"]
         by_other = orphans._log_items([(self.item_model(reference), "early")], other, "txn-1")
         by_ours = orphans._log_items([(self.item_model(reference), "early")], self.sender, "txn-1")
-        self.checks._cron_fail_stale()  # the reconcile step
+        self.checks._cron_watch_answers()  # the reconcile step
         self.assertEqual(by_other.state, "open", "another sender does not answer this check")
         self.assertEqual(
             (by_ours.state, check.state, check.result), ("applied", "completed", "no_match")

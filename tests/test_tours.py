@@ -29,7 +29,7 @@ class TestTours(IbrHttpCase):
             )
             check = checks.search([("partner_id", "=", self.partner.id)])
             self.assertEqual((check.state, check.create_uid), ("queued", self.officer))
-            checks._cron_send_queued()  # what the send job does next
+            self.env["spp.dci.ibr.transaction"]._cron_send_queued()  # what the send job does next
         self.assertEqual(check.result, "confirmed_match")
         self.start_tour(
             f"/odoo/action-spp_dci_client_ibr.action_dci_duplication_check/{check.id}",

@@ -16,8 +16,7 @@ from odoo.exceptions import AccessError
 from odoo.fields import Domain
 
 from ..dci.schemas import SearchResponse, SearchResponseItem
-
-MANAGER_GROUP = "spp_dci_client_ibr.group_ibr_manager"
+from .groups import MANAGER_GROUP, PII_GROUP
 
 
 class DciCallbackOrphan(models.Model):
@@ -44,9 +43,7 @@ class DciCallbackOrphan(models.Model):
     transaction_id = fields.Char(string="Transaction ID", readonly=True, index=True)
     correlation_id = fields.Char(string="Correlation ID", readonly=True)
     reason = fields.Char(readonly=True)
-    item_json = fields.Text(
-        string="Answer Item", readonly=True, groups="spp_dci_client_ibr.group_ibr_pii"
-    )
+    item_json = fields.Text(string="Answer Item", readonly=True, groups=PII_GROUP)
     state = fields.Selection(
         [("open", "Open"), ("applied", "Applied"), ("dismissed", "Dismissed")],
         default="open",
