@@ -9,6 +9,10 @@ from dci.interpret import (
     Interpretation,
     classify,
     interpret_item,
+    match_lines,
+    merge_pages,
+    person_identifier,
+    person_name,
     record_enrolments,
 )
 from dci.schemas import SearchResponseItem
@@ -183,3 +187,77 @@ def test_text_read_from_records_carries_no_nul():
     [line] = match_lines([record], "NID", "1")
     assert (line.programme_name, line.person_name) == ("Cash Transfer", "Ana Li")
     assert classify([record], "NID", "1").programmes == ("Cash Transfer",)
+
+
+def _person(**person):
+    return {"member": {"demographic_info": {"person": person}}}
+
+
+@pytest.mark.parametrize(
+    "record,name",
+    [
+        (_person(name={"given_name": "Ana", "surname": "Lopez"}), "Ana Lopez"),
+        (_person(name={"first_name": "Ana", "last_name": "Lopez"}), "Ana Lopez"),
+        (_person(name={"full_name": "Ana María Lopez"}), "Ana María Lopez"),
+        (_person(name="Ana Lopez"), "Ana Lopez"),
+        (_person(full_name="Ana Lopez"), "Ana Lopez"),
+        ({"name": "Flat Record"}, "Flat Record"),
+        ({"given_name": "Ana", "family_name": "Lopez"}, "Ana Lopez"),
+        ({"demographic_info": {"person": {"name": "A Member"}}}, "A Member"),  # a bare Member
+        (_person(name={"given_name": ["not", "text"]}), ""),
+        ("not a record", ""),
+    ],
+)
+def test_person_name_is_read_the_same_for_every_shape(record, name):
+    assert person_name(record) == name
+
+
+def test_person_name_is_what_the_match_lines_show():
+    record = beneficiary("NID", "1", "Cash")
+    assert [line.person_name for line in match_lines([record], "NID", "1")] == [person_name(record)]
+
+
+@pytest.mark.parametrize(
+    "record,expected",
+    [
+        (_person(identifier_type="nid", identifier_value="7"), ("NID", "7")),
+        (_person(identifier_type="NID", identifier_value=7), ("NID", "7")),
+        ({"member": {"identifier_type": "UIN", "identifier_value": "9"}}, ("UIN", "9")),
+        ({"identifier_type": "BRN", "identifier_value": "3"}, ("BRN", "3")),
+        (_person(identifier_type="NID"), None),
+        (_person(identifier_value="7"), None),
+        ({"member": "not an object"}, None),
+    ],
+)
+def test_person_identifier_reads_the_person_then_member_then_record(record, expected):
+    assert person_identifier(record) == expected
+
+
+def test_merge_pages_reads_every_page_with_the_given_reader():
+    pages = [
+        {
+            "reference_id": "r",
+            "timestamp": "2027-01-01T00:00:00Z",
+            "status": "succ",
+            "data": {"reg_records": [beneficiary("NID", "2", "A")]},
+        },
+        {
+            "reference_id": "r",
+            "timestamp": "2027-01-01T00:00:00Z",
+            "status": "succ",
+            "data": {"reg_records": [beneficiary("NID", "1", "B")]},
+        },
+    ]
+    read = []
+
+    def reader(item):
+        read.append(item.reference_id)
+        return interpret_item(item, "NID", "1")
+
+    merged = merge_pages(pages, reader)
+    assert read == ["r", "r"]
+    assert (merged.result, merged.programmes, merged.record_count) == (
+        CONFIRMED_MATCH,
+        ("A", "B"),
+        2,
+    )

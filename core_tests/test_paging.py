@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dci.errors import EnvelopeError
-from dci.paging import add_item, pages_by_number
+from dci.paging import add_item, pages_by_number, progress
 
 
 def page(number, total=3, **extra):
@@ -55,3 +55,17 @@ def test_whatever_is_redelivered_at_most_one_item_per_page_is_kept(numbers):
         items = add_item(items, page(number, total=5), 5, 5 if items else 0)
     assert len(items) == len(set(numbers))
     assert sorted(pages_by_number(items)) == sorted(set(numbers))
+
+
+def test_progress_counts_pages_and_orders_them_once_all_are_in():
+    items = add_item(add_item([], page(3), 3), page(1), 3, 3)
+    assert progress(items, 3) == (2, None)
+    items = add_item(items, page(2), 3, 3)
+    received, ordered = progress(items, 3)
+    assert received == 3
+    assert [p["pagination"]["page_number"] for p in ordered] == [1, 2, 3]
+
+
+def test_progress_ignores_status_items():
+    items = add_item(add_item([], page(1, total=1), 1), {"reference_id": "r", "status": "pdng"})
+    assert progress(items, 1)[0] == 1

@@ -9,7 +9,7 @@ from dci import messages
 from dci.client import IbrClient
 from dci.errors import ServiceUnavailable
 from dci.keys import KeySet, SigningKey
-from dci.schemas import Ack, RequestHeader, SearchRequest, SearchResponse
+from dci.schemas import Ack, RequestHeader, SearchRequest, SearchResponse, TxnStatusResponse
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "shared/spec/ibr_api_v1.0.0.yaml"
 needs_spec = pytest.mark.skipif(
@@ -191,3 +191,35 @@ def test_the_spec_validator_bites(spec):
         validate(spec, component("MsgHeader_V1.0.0"), header)
     with pytest.raises(AssertionError):
         validate(spec, ack_schema(spec), {"message": {"ack_status": "rcvd"}})
+
+
+def _status(txn_status):
+    return TxnStatusResponse.model_validate(
+        {
+            "transaction_id": "t1",
+            "correlation_id": "c1",
+            "txnstatus_response": {"txn_type": "search", "txn_status": txn_status},
+        }
+    )
+
+
+def test_a_status_carrying_a_search_answer_gives_it():
+    answer = _status(
+        {
+            "transaction_id": "t1",
+            "correlation_id": "c1",
+            "search_response": [
+                {
+                    "reference_id": "r1",
+                    "timestamp": "2027-01-01T00:00:00Z",
+                    "status": "succ",
+                    "data": {"reg_records": []},
+                }
+            ],
+        }
+    ).search_answer()
+    assert [item.reference_id for item in answer.search_response] == ["r1"]
+
+
+def test_a_status_of_another_kind_gives_no_search_answer():
+    assert _status({"status": "rcvd"}).search_answer() is None

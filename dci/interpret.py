@@ -12,9 +12,10 @@ type is read as absent, never a crash. An item that cannot be read (a
 reason, never read as No Match.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import EnvelopeError
+from .schemas import SearchResponseItem
 
 __all__ = [
     "CONFIRMED_MATCH",
@@ -28,6 +29,9 @@ __all__ = [
     "classify",
     "interpret_item",
     "match_lines",
+    "merge_pages",
+    "person_identifier",
+    "person_name",
     "record_enrolments",
     "record_identifiers",
 ]
@@ -73,7 +77,6 @@ class ItemOutcome:
     reason_message: str | None = None
     more_pages: bool = False
     total_pages: int = 1  # pages the whole answer has (pages may arrive in any order)
-    extra: dict = field(default_factory=dict)
 
 
 def _text(value):
@@ -210,8 +213,17 @@ class MatchLine:
     same_identifier: bool = False  # the record carries the searched identifier
 
 
-def _person_name(person):
-    name = person.get("name")
+def _member_and_person(record):
+    """The ``member`` and ``demographic_info.person`` objects of a spec
+    ``Beneficiary`` (a bare ``Member`` is read as its own member)."""
+    record = _object(record)
+    member = _object(record.get("member")) or record
+    info = _object(member.get("demographic_info"))
+    return member, _object(info.get("person")) or info
+
+
+def _name_of(holder):
+    name = holder.get("name")
     if isinstance(name, dict):
         parts = (
             _first(name, "given_name", "first_name"),
@@ -219,7 +231,26 @@ def _person_name(person):
             _first(name, "surname", "last_name", "family_name"),
         )
         return " ".join(p for p in parts if p) or _first(name, "full_name", "name")
-    return _text(name) or _first(person, "full_name", "given_name")
+    parts = (_first(holder, "given_name", "first_name"), _first(holder, "family_name", "surname"))
+    return _text(name) or _first(holder, "full_name") or " ".join(p for p in parts if p)
+
+
+def person_name(record):
+    """The name of the person of an IBR record (spec ``Beneficiary`` or a flat
+    record), or ``""``: the one reading every screen and API shows."""
+    _member, person = _member_and_person(record)
+    return _name_of(person) or _name_of(_object(record))
+
+
+def person_identifier(record):
+    """``(TYPE, value)`` the record names its person by (the person's own
+    identifier, else the member's, else the record's), or ``None``."""
+    member, person = _member_and_person(record)
+    for holder in (person, member, _object(record)):
+        value = _text(holder.get("identifier_value"))
+        if value and _text(holder.get("identifier_type")):
+            return _text(holder["identifier_type"]).upper(), value
+    return None
 
 
 def match_lines(records, identifier_type="", identifier_value=""):
@@ -234,7 +265,7 @@ def match_lines(records, identifier_type="", identifier_value=""):
         identifiers = sorted(record_identifiers(record))
         who = dict(
             member_identifier=_first(member, "member_identifier") or _first(record, "id"),
-            person_name=_person_name(person),
+            person_name=person_name(record),
             sex=_first(person, "sex", "gender"),
             birth_date=_first(person, "birth_date", "date_of_birth"),
             identifiers=", ".join(f"{t} {v}".strip() for t, v in identifiers),
@@ -308,3 +339,12 @@ def interpret_item(item, identifier_type, identifier_value):
         more_pages=more,
         total_pages=total_pages,
     )
+
+
+def merge_pages(pages, read):
+    """The result of a whole paged answer: every page (a dumped ``succ``
+    item, in page order) read by ``read(item) -> ItemOutcome`` and merged."""
+    merged = Interpretation(NO_MATCH)
+    for page in pages:
+        merged = merged.merge(read(SearchResponseItem.model_validate(page)).interpretation)
+    return merged

@@ -11,7 +11,7 @@ for ever.
 
 from .errors import EnvelopeError
 
-__all__ = ["add_item", "pages_by_number"]
+__all__ = ["add_item", "pages_by_number", "progress"]
 
 
 def _page_number(item):
@@ -42,3 +42,12 @@ def add_item(items, item, total_pages=1, announced=0):
         raise EnvelopeError(f"the item is page {number} of {total_pages}")
     kept = [old for old in items if old.get("status") != "succ" or _page_number(old) != number]
     return [*kept, item]
+
+
+def progress(items, total_pages):
+    """``(pages received, the pages in page order once all total_pages are
+    in, else None)`` of a check's stored items (pages come in any order)."""
+    pages = pages_by_number(items)
+    if len(pages) < total_pages:
+        return len(pages), None
+    return len(pages), [pages[n] for n in sorted(pages)]

@@ -388,3 +388,11 @@ class TxnStatusResponse(_Model):
     # required by the spec: it ties the answer to the IBR's ACK
     correlation_id: Annotated[str, Field(max_length=99)]
     txnstatus_response: TxnStatusBody
+
+    def search_answer(self):
+        """The search answer this status carries (a ``SearchResponse``), or
+        ``None`` when it carries none (a status of another kind of message)."""
+        try:
+            return SearchResponse.model_validate(self.txnstatus_response.txn_status)
+        except ValueError:
+            return None

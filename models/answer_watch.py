@@ -10,7 +10,6 @@ from odoo import api, fields, models
 from odoo.fields import Domain
 
 from ..dci.errors import DCIError
-from ..dci.schemas import SearchResponse
 from .db_retry import retry_on_conflict
 
 
@@ -137,10 +136,7 @@ class DuplicationCheck(models.Model):
                 if txn._status_request_failed(connection, exc):
                     spared |= txn
                 continue
-            status = answer.message.txnstatus_response.txn_status
-            try:
-                response = SearchResponse.model_validate(status)
-            except ValueError:
-                continue  # not a search answer: nothing to apply
-            self._apply_answer(response, connection.ibr_sender_id)
+            response = answer.message.search_answer()
+            if response is not None:  # else not a search answer: nothing to apply
+                self._apply_answer(response, connection.ibr_sender_id)
         return self.filtered(lambda c: c.ibr_transaction_id not in spared)

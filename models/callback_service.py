@@ -305,9 +305,8 @@ class DciCallbackService(models.AbstractModel):
             return  # the answer to an administrator's connection test
         header, response = accepted.header, accepted.message
         if response is not None:
-            try:
-                response = SearchResponse.model_validate(response.txnstatus_response.txn_status)
-            except ValueError:
+            response = response.search_answer()
+            if response is None:
                 _logger.info("txn-on-status from %s carries no search answer", sender.sender_id)
                 return
         self._apply_search_message(header, response, sender)

@@ -28,12 +28,10 @@ from ..dci import messages, paging
 from ..dci.errors import DCIError
 from ..dci.interpret import (
     CONFIRMED_MATCH,
-    NO_MATCH,
-    Interpretation,
     interpret_item,
     match_lines,
+    merge_pages,
 )
-from ..dci.schemas import SearchResponseItem
 from .groups import PII_GROUP
 
 _logger = logging.getLogger(__name__)
@@ -623,12 +621,13 @@ class DuplicationCheck(models.Model):
         )
         vals = {"raw_response": json.dumps(pages, ensure_ascii=False)}
         if outcome.status == "succ":
-            answered = paging.pages_by_number(pages)
-            vals.update(pages_received=len(answered), pages_total=outcome.total_pages)
-            if len(answered) >= outcome.total_pages:  # pages may come in any order
-                ordered = [answered[n] for n in sorted(answered)]
+            received, ordered = paging.progress(pages, outcome.total_pages)
+            vals.update(pages_received=received, pages_total=outcome.total_pages)
+            if ordered:
                 merged = (
-                    outcome.interpretation if len(answered) == 1 else self._merge_pages(ordered)
+                    outcome.interpretation
+                    if received == 1
+                    else merge_pages(ordered, self._interpret_search_item)
                 )
                 vals.update(
                     state="completed",
@@ -670,12 +669,3 @@ class DuplicationCheck(models.Model):
             matches.create(vals)
         else:  # applying a whole answer: one INSERT for all its checks' lines
             pending.extend(vals)
-
-    def _merge_pages(self, pages):
-        """The result of a whole answer: its ``succ`` pages read and merged.
-        A check shows no result before its answer is complete."""
-        merged = Interpretation(NO_MATCH)
-        for page in pages:
-            outcome = self._interpret_search_item(SearchResponseItem.model_validate(page))
-            merged = merged.merge(outcome.interpretation)
-        return merged

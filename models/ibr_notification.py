@@ -13,22 +13,10 @@ import logging
 from odoo import api, fields, models
 from odoo.fields import Domain
 
+from ..dci.interpret import person_identifier
 from .groups import PII_GROUP
 
 _logger = logging.getLogger(__name__)
-
-
-def _person_identifier(record):
-    """``(type, value)`` of a spec Beneficiary/Member record, or ``None``."""
-    member = record.get("member", record) if isinstance(record, dict) else None
-    info = member.get("demographic_info") if isinstance(member, dict) else None
-    person = info.get("person", info) if isinstance(info, dict) else None
-    if not isinstance(person, dict):
-        return None
-    id_type, value = person.get("identifier_type"), person.get("identifier_value")
-    if isinstance(id_type, str) and isinstance(value, str | int) and id_type and str(value):
-        return id_type.upper(), str(value)
-    return None
 
 
 class DciIbrNotification(models.Model):
@@ -116,7 +104,7 @@ class DciIbrNotification(models.Model):
     def _identifiers_of(item):
         records = item.data.reg_records
         records = records if isinstance(records, list) else [records]
-        return [p for p in map(_person_identifier, records) if p]
+        return [p for p in map(person_identifier, records) if p]
 
 
 class DciIbrEnrolmentUpdate(models.Model):

@@ -20,7 +20,13 @@ from odoo.exceptions import UserError
 
 from ..dci import messages
 from ..dci.errors import DCIError
-from ..dci.interpret import NO_MATCH, Interpretation, interpret_item, record_enrolments
+from ..dci.interpret import (
+    NO_MATCH,
+    Interpretation,
+    interpret_item,
+    person_name,
+    record_enrolments,
+)
 from ..dci.interpret import record_identifiers as _record_identifiers
 
 _logger = logging.getLogger(__name__)
@@ -79,33 +85,11 @@ class BeneficiaryInfo:
         }
 
 
-def record_name(record):
-    """A display name from the spec's ``Beneficiary`` shape or a flat record."""
-    if not isinstance(record, dict):
-        return None
-    member = record.get("member") if isinstance(record.get("member"), dict) else {}
-    person = (member.get("demographic_info") or {}).get("person") or {}
-    for holder in (person, record):
-        name = holder.get("name") or holder.get("full_name")
-        if isinstance(name, dict):
-            parts = [
-                name.get(key)
-                for key in ("first_name", "given_name", "second_name", "surname", "last_name")
-            ]
-            name = " ".join(str(p).strip() for p in parts if p)
-        if name:
-            return str(name).strip()
-        given, family = holder.get("given_name"), holder.get("family_name")
-        if given or family:
-            return " ".join(str(p).strip() for p in (given, family) if p)
-    return None
-
-
 def beneficiary_match(record, reference_id=None):
     """One matched record in upstream's dictionary shape."""
     return {
         "reference_id": reference_id,
-        "name": record_name(record),
+        "name": person_name(record) or None,
         "identifiers": [
             {"type": id_type, "value": value}
             for id_type, value in sorted(_record_identifiers(record))

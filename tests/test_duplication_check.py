@@ -430,9 +430,7 @@ class TestDuplicationCheck(IbrCase):
             # the stale clock starts when the IBR acknowledged the message
             (waiting | polled).ibr_transaction_id.write({"sent_at": "2000-01-01 00:00:00"})
             self.connection.poll_status_before_failing = True
-            self.env.ref(
-                "spp_dci_client_ibr.ir_cron_fail_stale_checks"
-            ).ir_actions_server_id.run()
+            self.env.ref("spp_dci_client_ibr.ir_cron_fail_stale_checks").ir_actions_server_id.run()
         # the IBR's transaction status answered both: applied, not failed
         self.assertEqual((waiting.state, waiting.result), ("completed", "confirmed_match"))
         self.assertEqual((polled.state, polled.result), ("completed", "possible_match"))
