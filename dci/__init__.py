@@ -7,6 +7,7 @@ Modules, one job each:
 - :mod:`.canonical`  the canonical digest of header + message
 - :mod:`.cavage`     the DCI parameter-list signature scheme
 - :mod:`.jws`        the compact-JWS signature form (OpenCRVS family)
+- :mod:`.jwe`        encrypted messages (the spec's ``EncryptedMessage``)
 - :mod:`.signatures` scheme dispatch and the time policy
 - :mod:`.keys`       JWK/JWKS, key ids, key sets, our signing keys
 - :mod:`.trust`      trusted senders and rate-limited key refresh
