@@ -14,24 +14,13 @@ from .errors import DCIError
 from .httpserver import JsonRequestHandler
 from .inbound import accept
 from .replay import InMemoryReplayGuard
-from .schemas import (
-    NotifyEventRequest,
-    SearchResponse,
-    SubscribeResponse,
-    TxnStatusResponse,
-    UnsubscribeResponse,
-)
+from .routes import CALLBACK_ROUTES, route_for
 
 __all__ = ["ALL_ROUTES", "CallbackListener"]
 
-SEARCH_ROUTES = {"/on-search": ("on-search", SearchResponse)}
-ALL_ROUTES = {
-    **SEARCH_ROUTES,
-    "/on-subscribe": ("on-subscribe", SubscribeResponse),
-    "/on-unsubscribe": ("on-unsubscribe", UnsubscribeResponse),
-    "/notify": ("notify", NotifyEventRequest),
-    "/txn/on-status": ("txn-on-status", TxnStatusResponse),
-}
+# path -> (action, message schema): the on-search route alone, or every route
+SEARCH_ROUTES = {"/on-search": (route_for("on-search").action, route_for("on-search").schema)}
+ALL_ROUTES = {f"/{route.path}": (route.action, route.schema) for route in CALLBACK_ROUTES}
 
 
 class CallbackListener:

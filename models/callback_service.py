@@ -22,13 +22,7 @@ from ..dci.errors import (
     UnknownKey,
 )
 from ..dci.inbound import accept, claimed_ids
-from ..dci.schemas import (
-    NotifyEventRequest,
-    SearchResponse,
-    SubscribeResponse,
-    TxnStatusResponse,
-    UnsubscribeResponse,
-)
+from ..dci.routes import route_for
 from ..dci.signatures import SignaturePolicy
 from ..dci.trust import TrustStore
 from .dci_replay_entry import OdooReplayGuard
@@ -99,42 +93,40 @@ class DciCallbackService(models.AbstractModel):
         )
         return set(connections.mapped("our_sender_id"))
 
-    # -- the routes --------------------------------------------------------
+    # -- the routes (dci/routes.py); the on_* names are the routers' ----------
+
+    @api.model
+    def receive(self, path, raw, authorization=None):
+        """Handle a callback body posted to route ``path`` (``"on-search"``,
+        ``"txn/on-status"`` ...: ``dci.routes``); return ``(status, body)``."""
+        route = route_for(path)
+        if route is None:
+            raise ValueError(f"no callback route {path!r}")
+        return self._receive(raw, authorization, route)
 
     @api.model
     def on_search(self, raw, authorization=None):
-        """Handle an ``on-search`` callback body; return ``(status, body)``."""
-        return self._receive(raw, authorization, "on-search", SearchResponse, "_apply_search")
+        return self.receive("on-search", raw, authorization)
 
     @api.model
     def on_subscribe(self, raw, authorization=None):
-        """Handle an ``on-subscribe`` callback body; return ``(status, body)``."""
-        return self._receive(
-            raw, authorization, "on-subscribe", SubscribeResponse, "_apply_subscribe"
-        )
+        return self.receive("on-subscribe", raw, authorization)
 
     @api.model
     def on_unsubscribe(self, raw, authorization=None):
-        """Handle an ``on-unsubscribe`` callback body; return ``(status, body)``."""
-        return self._receive(
-            raw, authorization, "on-unsubscribe", UnsubscribeResponse, "_apply_unsubscribe"
-        )
+        return self.receive("on-unsubscribe", raw, authorization)
 
     @api.model
     def notify(self, raw, authorization=None):
-        """Handle a ``notify`` event body; return ``(status, body)``."""
-        return self._receive(raw, authorization, "notify", NotifyEventRequest, "_apply_notify")
+        return self.receive("notify", raw, authorization)
 
     @api.model
     def on_txn_status(self, raw, authorization=None):
-        """Handle a ``txn-on-status`` callback body; return ``(status, body)``."""
-        return self._receive(
-            raw, authorization, "txn-on-status", TxnStatusResponse, "_apply_txn_status"
-        )
+        return self.receive("txn/on-status", raw, authorization)
 
-    def _receive(self, raw, authorization, action, model, apply):
-        """Verify ``raw`` as the ``action`` message; apply it with the service's
-        method named ``apply``, in superuser mode: the answer's sender was
+    def _receive(self, raw, authorization, route):
+        """Verify ``raw`` as a message of ``route`` (a ``dci.routes.CallbackRoute``);
+        apply it with the service's ``_apply_<handler>``, in superuser mode: the answer's sender was
         verified, and what it may change is decided by the apply methods
         (its own connections' checks and subscriptions), not by the rights of
         the technical user the request runs as."""
@@ -143,8 +135,8 @@ class DciCallbackService(models.AbstractModel):
             with self.env.cr.savepoint():
                 accepted = accept(
                     raw,
-                    action=action,
-                    message_model=model,
+                    action=route.action,
+                    message_model=route.schema,
                     our_id=self._our_ids(),
                     trust=trust,
                     replay_guard=OdooReplayGuard(self.env),
@@ -155,29 +147,29 @@ class DciCallbackService(models.AbstractModel):
                 )
                 if not accepted.is_duplicate:
                     sender = trust.sender(accepted.sender_id).sudo()
-                    getattr(self.sudo(), apply)(accepted, sender)
+                    getattr(self.sudo(), f"_apply_{route.handler}")(accepted, sender)
         except DCIError as exc:
-            _logger.info("refused %s callback: %s %s", action, exc.code, exc.message)
-            self._record_refusal(raw, action, exc, authorization)
+            _logger.info("refused %s callback: %s %s", route.action, exc.code, exc.message)
+            self._record_refusal(raw, route, exc, authorization)
             return exc.http_status, messages.err_ack(exc)
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise  # Odoo retries the request; the retry sees the other delivery
         except Exception:
-            _logger.exception("could not apply %s callback", action)
+            _logger.exception("could not apply %s callback", route.action)
             error = ServiceUnavailable("the callback could not be applied; send it again")
-            self._record_refusal(raw, action, error, authorization)
+            self._record_refusal(raw, route, error, authorization)
             return error.http_status, messages.err_ack(error)
         if accepted.is_duplicate:
             _logger.info(
                 "duplicate %s message %s acknowledged, not applied",
-                action,
+                route.action,
                 accepted.header.message_id,
             )
         return 200, messages.ack()
 
     # -- refusals: visible to administrators and to the checks waiting -------
 
-    def _record_refusal(self, raw, action, error, authorization=None):
+    def _record_refusal(self, raw, route, error, authorization=None):
         """Log a refused or failed delivery on its sender, and note on the
         checks it claims to answer that an answer was refused, so an officer
         sees why a check still waits.
@@ -198,13 +190,13 @@ class DciCallbackService(models.AbstractModel):
                 # and a replay is a copy of one we have: neither refuses the answer
                 refused = not (error.transient or isinstance(error, ReplayDetected))
                 if (
-                    action == "on-search"
+                    route.answers_checks
                     and sender
                     and refused
                     and sender._accepts_token(authorization)
                 ):
                     told = self._note_checks_refused(ids.get("transaction_id"), sender, error)
-                self.env["spp.dci.delivery.log"]._record(action, error, ids, sender, told)
+                self.env["spp.dci.delivery.log"]._record(route.action, error, ids, sender, told)
                 if isinstance(error, UnknownKey) and sender:
                     sender._schedule_key_refresh()  # the IBR may have rotated its key
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
@@ -212,7 +204,7 @@ class DciCallbackService(models.AbstractModel):
             # request again, which then counts it (nothing is lost, nothing logged)
             raise
         except Exception:  # the trace is a courtesy: the ERR answer stands regardless
-            _logger.exception("could not record a refused %s delivery", action)
+            _logger.exception("could not record a refused %s delivery", route.action)
 
     def _note_checks_refused(self, transaction_id, sender, error):
         """Note on the waiting checks of our message ``transaction_id`` (when

@@ -11,6 +11,7 @@ from ..dci.auth import BearerToken, ClientCredentials
 from ..dci.client import IbrClient, retrying_session
 from ..dci.errors import DCIError
 from ..dci.keys import KeyId, SigningKey, public_key_from_pem
+from ..dci.routes import CALLBACK_ROUTES as ROUTE_TABLE
 from .dci_replay_entry import OdooReplayGuard
 from .ibr_sender import SENDER_MENU
 from .notify import notification
@@ -21,7 +22,7 @@ _logger = logging.getLogger(__name__)
 API_ROOT = "/dci_api"  # root_path of the fastapi endpoint (data/fastapi_endpoint.xml)
 CALLBACK_PATH = API_ROOT + "/ibr/on-search"
 JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serves /ibr/jwks.json
-CALLBACK_ROUTES = ("on-search", "on-subscribe", "on-unsubscribe", "notify", "txn/on-status")
+CALLBACK_ROUTES = tuple(route.path for route in ROUTE_TABLE)
 CONNECTION_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
 # A failure to connect is retried at once, inside one send (nothing reached the
 # IBR); everything else is resent by the outbox, later, under the same ids.

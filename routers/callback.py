@@ -31,6 +31,7 @@ from odoo.addons.fastapi.dependencies import odoo_env
 from ..dci import messages
 from ..dci.errors import BodyTooLarge, EnvelopeError, LengthRequired
 from ..dci.inbound import check_request_headers
+from ..dci.routes import CALLBACK_ROUTES
 from ..schemas import SearchResponseItem
 
 __all__ = [
@@ -64,51 +65,43 @@ async def _read_body(request, limit):
     return bytes(body)
 
 
-async def _handle(request, env, route):
+async def _handle(request, env, path):
     service = env["spp.dci.callback.service"]
     try:
         raw = await _read_body(request, await run_in_threadpool(service.max_body_bytes))
     except EnvelopeError as exc:
         return JSONResponse(messages.err_ack(exc), status_code=exc.http_status)
-    receive = getattr(service, route)
-    status, body = await run_in_threadpool(receive, raw, request.headers.get("authorization"))
+    status, body = await run_in_threadpool(
+        service.receive, path, raw, request.headers.get("authorization")
+    )
     return JSONResponse(body, status_code=status)
 
 
-@ibr_callback_router.post("/ibr/on-search")
-async def receive_ibr_search_response(
-    request: Request, env: Annotated[Environment, Depends(odoo_env)]
-):
-    """Receive an IBR's signed on-search callback and acknowledge it."""
-    return await _handle(request, env, "on_search")
+def _receiver(route):
+    """The handler of one route of ``dci.routes.CALLBACK_ROUTES``."""
+
+    async def receive(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
+        return await _handle(request, env, route.path)
+
+    receive.__doc__ = f"Receive an IBR's signed {route.action} callback and acknowledge it."
+    return receive
 
 
-@ibr_callback_router.post("/ibr/on-subscribe")
-async def receive_ibr_subscribe_response(
-    request: Request, env: Annotated[Environment, Depends(odoo_env)]
-):
-    """Receive an IBR's signed on-subscribe callback and acknowledge it."""
-    return await _handle(request, env, "on_subscribe")
+RECEIVERS = {route.path: _receiver(route) for route in CALLBACK_ROUTES}
+for _route in CALLBACK_ROUTES:
+    ibr_callback_router.add_api_route(
+        f"/ibr/{_route.path}",
+        RECEIVERS[_route.path],
+        methods=["POST"],
+        name=f"receive_ibr_{_route.handler}",
+    )
 
-
-@ibr_callback_router.post("/ibr/on-unsubscribe")
-async def receive_ibr_unsubscribe_response(
-    request: Request, env: Annotated[Environment, Depends(odoo_env)]
-):
-    """Receive an IBR's signed on-unsubscribe callback and acknowledge it."""
-    return await _handle(request, env, "on_unsubscribe")
-
-
-@ibr_callback_router.post("/ibr/notify")
-async def receive_ibr_notify(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
-    """Receive an IBR's signed notify event and acknowledge it."""
-    return await _handle(request, env, "notify")
-
-
-@ibr_callback_router.post("/ibr/txn/on-status")
-async def receive_ibr_txn_status(request: Request, env: Annotated[Environment, Depends(odoo_env)]):
-    """Receive an IBR's signed txn-on-status callback and acknowledge it."""
-    return await _handle(request, env, "on_txn_status")
+# the handlers' names in OpenSPP2's module (and ours for the other routes)
+receive_ibr_search_response = RECEIVERS["on-search"]
+receive_ibr_subscribe_response = RECEIVERS["on-subscribe"]
+receive_ibr_unsubscribe_response = RECEIVERS["on-unsubscribe"]
+receive_ibr_notify = RECEIVERS["notify"]
+receive_ibr_txn_status = RECEIVERS["txn/on-status"]
 
 
 @ibr_callback_router.get("/ibr/jwks.json")

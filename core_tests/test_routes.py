@@ -1,0 +1,37 @@
+"""The callback route table: every receiver is made from it."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dci.listener import ALL_ROUTES
+from dci.routes import CALLBACK_ROUTES, route_for
+from dci.schemas import SearchResponse, TxnStatusResponse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", ["txn/on-status", "/txn/on-status", "/txn/on-status/"])
+def test_a_route_is_found_by_its_path_with_or_without_slashes(path):
+    route = route_for(path)
+    assert (route.action, route.schema) == ("txn-on-status", TxnStatusResponse)
+
+
+def test_an_unknown_path_has_no_route():
+    assert route_for("on-everything") is None
+
+
+def test_the_listener_serves_every_route_of_the_table():
+    assert ALL_ROUTES == {f"/{r.path}": (r.action, r.schema) for r in CALLBACK_ROUTES}
+    assert ALL_ROUTES["/on-search"] == ("on-search", SearchResponse)
+
+
+def test_only_search_answers_note_the_checks_they_claim():
+    assert [r.path for r in CALLBACK_ROUTES if r.answers_checks] == ["on-search"]
+
+
+def test_the_odoo_service_applies_every_route_of_the_table():
+    service = (ROOT / "models" / "callback_service.py").read_text(encoding="utf-8")
+    applied = set(re.findall(r"^    def _apply_(\w+)\(self, accepted, sender\):", service, re.M))
+    assert {r.handler for r in CALLBACK_ROUTES} <= applied
