@@ -4,13 +4,12 @@ import json
 
 import pytest
 
-from dci import messages
 from dci.inbound import accept
 from dci.keys import KeySet, SigningKey
 from dci.replay import InMemoryReplayGuard
 from dci.schemas import SearchResponse
-from dci.signatures import SignaturePolicy, sign_envelope
-from dci.testing import LoopbackServer
+from dci.signatures import SignaturePolicy
+from dci.testing import LoopbackServer, answer_item, signed_callback
 from dci.trust import StaticTrustStore
 
 SENDER = "ibr.example"
@@ -54,18 +53,20 @@ def guard():
 
 
 def search_response(reference_id="ref-1", records=(), status="succ"):
-    item = {"reference_id": reference_id, "timestamp": "2027-01-15T10:00:00Z", "status": status}
-    if status == "succ":
-        item["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
+    item = answer_item(reference_id, records, status, timestamp="2027-01-15T10:00:00Z")
     return {"transaction_id": "txn-1", "correlation_id": "corr-1", "search_response": [item]}
 
 
 def on_search(key, message=None, *, now=NOW, sender_id=SENDER, **header_extra):
     """A signed on-search envelope (dict) created at ``now``."""
-    header = messages.callback_header(
-        "on-search", sender_id, status="succ", receiver_id=RECEIVER, **header_extra
+    return signed_callback(
+        key,
+        message or search_response(),
+        sender_id=sender_id,
+        receiver_id=RECEIVER,
+        now=now,
+        **header_extra,
     )
-    return sign_envelope(header, message or search_response(), key, now=now)
 
 
 def accept_on_search(body, trust, guard=None, policy=None, **options):

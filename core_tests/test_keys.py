@@ -16,6 +16,7 @@ from dci.keys import (
     parse_jwks,
     public_key_from_jwk,
     public_key_from_pem,
+    sender_keys,
 )
 
 
@@ -185,3 +186,42 @@ def test_pem_loading_errors(ed_key):
         public_key_from_pem(ed_key.private_pem())
     with pytest.raises(KeyFormatError):
         SigningKey.from_pem("-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----", "k")
+
+
+def _jwks(*jwks):
+    return {"keys": list(jwks)}
+
+
+def test_sender_keys_keeps_only_that_senders_signature_keys(ed_key, rsa_key):
+    other = SigningKey.generate("someone.else", "ed25519", key_id="x")
+    document = _jwks(ed_key.public.to_jwk(), rsa_key.public.to_jwk(), other.public.to_jwk())
+    kids = [key.kid for key in sender_keys(document, ed_key.kid.split("|")[0])]
+    assert kids == [ed_key.kid, rsa_key.kid]
+
+
+def test_sender_keys_names_each_unusable_key_when_none_is_left(ed_key):
+    encryption = dict(ed_key.public.to_jwk(), use="enc")
+    broken = dict(ed_key.public.to_jwk(), kid=ed_key.kid + "2", x="AAAA")
+    with pytest.raises(KeyFormatError) as refused:
+        sender_keys(_jwks(encryption, broken), ed_key.kid.split("|")[0])
+    assert "not a signature key" in refused.value.message
+    assert ed_key.kid + "2" in refused.value.message
+
+
+def test_sender_keys_says_when_no_kid_is_the_senders(ed_key):
+    with pytest.raises(KeyFormatError, match="no key id starts with 'nobody|'"):
+        sender_keys(_jwks(ed_key.public.to_jwk()), "nobody")
+
+
+def test_sender_keys_refuses_private_material_whatever_the_kid(ed_key):
+    leaked = dict(ed_key.public.to_jwk(), kid="other|k|ed25519", d="AAAA")
+    with pytest.raises(KeyFormatError, match="private key material"):
+        sender_keys(_jwks(ed_key.public.to_jwk(), leaked), ed_key.kid.split("|")[0])
+
+
+def test_sender_keys_reads_with_the_given_reader(ed_key):
+    read = []
+    sender_keys(
+        _jwks(ed_key.public.to_jwk()), ed_key.kid.split("|")[0], read=lambda j: read.append(j) or j
+    )
+    assert [jwk["kid"] for jwk in read] == [ed_key.kid]

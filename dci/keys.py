@@ -32,6 +32,7 @@ __all__ = [
     "parse_jwks",
     "public_key_from_jwk",
     "public_key_from_pem",
+    "sender_keys",
 ]
 
 ED25519 = "ed25519"
@@ -210,6 +211,39 @@ def parse_jwks(document):
         except KeyFormatError as exc:
             skipped.append((kid, exc.message))
     return KeySet(keys, skipped=skipped)
+
+
+def sender_keys(document, sender_id, read=None):
+    """The signature keys of ``sender_id`` in a JWKS document (a dict), each
+    made by ``read(jwk)`` (default :func:`public_key_from_jwk`); a list.
+
+    The document passes :func:`parse_jwks`'s whole-document checks first
+    (private material refused). Keys of other senders are ignored; this
+    sender's keys that are not usable are named in the error raised
+    (:class:`KeyFormatError`) when none is left.
+    """
+    parse_jwks(document)
+    read = read or public_key_from_jwk
+    prefix = f"{sender_id}|"
+    keys, problems = [], []
+    for jwk in document["keys"]:
+        kid = jwk.get("kid") if isinstance(jwk, dict) else None
+        if not isinstance(kid, str) or not kid.startswith(prefix):
+            continue
+        if jwk.get("use", "sig") != "sig":
+            problems.append(f"{kid}: not a signature key")
+            continue
+        try:
+            keys.append(read(jwk))
+        except KeyFormatError as exc:
+            problems.append(f"{kid}: {exc.message}")
+    if not keys:
+        raise KeyFormatError(
+            "; ".join(problems)
+            or f"no key id starts with {prefix!r}: check that the sender id is the one "
+            "the IBR signs with"
+        )
+    return keys
 
 
 class KeySet:

@@ -4,7 +4,34 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-__all__ = ["LoopbackServer"]
+from . import messages
+from .signatures import sign_envelope
+
+__all__ = ["LoopbackServer", "answer_item", "signed_callback"]
+
+
+def answer_item(reference_id, records=(), status="succ", *, timestamp=None, **extra):
+    """One ``search_response`` item: ``records`` found for ``reference_id``
+    (``succ``), or an item of another ``status`` without data."""
+    item = {
+        "reference_id": reference_id,
+        "timestamp": timestamp or messages.now_iso(),
+        "status": status,
+    }
+    if status == "succ":
+        item["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
+    item.update(extra)
+    return item
+
+
+def signed_callback(
+    key, message, *, sender_id, receiver_id, action="on-search", status="succ", now=None, **header
+):
+    """A signed callback envelope (a dict) as an IBR posts it to us."""
+    head = messages.callback_header(
+        action, sender_id, status=status, receiver_id=receiver_id, **header
+    )
+    return sign_envelope(head, message, key, now=now)
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -396,11 +396,6 @@ class DuplicationCheck(models.Model):
             action["domain"] = [("id", "in", self.ids)]
         return action
 
-    def action_queue(self):
-        """Queue ``ready`` checks for the send job (kept for callers of the old name)."""
-        self.filtered(lambda c: c.state == "ready")._enqueue()
-        return True
-
     def _enqueue(self):
         """Check the connections can send, queue these checks, wake the send job."""
         if not self:

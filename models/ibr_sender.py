@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..dci.auth import bearer_matches
 from ..dci.errors import DCIError, KeyFormatError, PrivateAddress
-from ..dci.keys import KeyId, KeySet, parse_jwks, public_key_from_jwk, public_key_from_pem
+from ..dci.keys import KeyId, KeySet, public_key_from_jwk, public_key_from_pem, sender_keys
 from ..dci.netguard import FetchPolicy, fetch_json
 from ..dci.signatures import verify_signature
 from ..dci.trust import RefreshLimiter
@@ -316,36 +316,21 @@ class IbrSender(models.Model):
                     param=PARAM_ALLOW_PRIVATE,
                 )
             ) from None
-        if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-            raise DCIError(self.env._("The JWKS has no 'keys' list."))
-        parse_jwks(document)  # whole-document checks: private material refused
-        prefix = f"{self.sender_id}|"
-        keys, problems = [], []
-        for jwk in document["keys"]:
-            kid = jwk.get("kid") if isinstance(jwk, dict) else None
-            if not isinstance(kid, str) or not kid.startswith(prefix):
-                continue
-            if jwk.get("use", "sig") != "sig":
-                problems.append(f"{kid}: not a signature key")
-                continue
+        if not isinstance(document, dict):
+            raise KeyFormatError("the JWKS is not a JSON object")
+
+        def read(jwk):
             try:
-                keys.append(self._jwk_to_public_key(jwk))
-            except (DCIError, UserError) as exc:
-                problems.append(f"{kid}: {exc}")
-        if not keys:
-            reason = "; ".join(problems) or self.env._(
-                "no key id starts with %(prefix)r: check that the Sender ID is the one "
-                "the IBR signs with",
-                prefix=prefix,
-            )
-            raise DCIError(
-                self.env._(
-                    "No usable key for this sender in the JWKS at %(url)s: %(r)s",
-                    url=self.jwks_url,
-                    r=reason,
-                )
-            )
-        return keys
+                return self._jwk_to_public_key(jwk)
+            except UserError as exc:  # the _jwk_to_pem hook says why in the user's words
+                raise KeyFormatError(str(exc.args[0])) from None
+
+        try:
+            return sender_keys(document, self.sender_id, read)
+        except KeyFormatError as exc:
+            raise KeyFormatError(
+                f"no usable key for this sender in the JWKS at {self.jwks_url}: {exc.message}"
+            ) from None
 
     def fetch_public_key(self):
         """Fetch the JWKS and store its keys (no UI). Raises UserError on failure,

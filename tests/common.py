@@ -15,8 +15,8 @@ from odoo.addons.fastapi.tests.common import FastAPITransactionCase
 
 from ..dci import messages
 from ..dci.keys import SigningKey
-from ..dci.signatures import sign_envelope
 from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for tests
+from ..dci.testing import answer_item, signed_callback
 from ..models import db_retry
 
 IBR_SENDER_ID = "ibr.test"
@@ -188,24 +188,22 @@ class IbrFixtures:
         **header,
     ):
         """Signed ``on-search`` callback bytes for ``items`` (search_response entries)."""
-        head = messages.callback_header(
-            "on-search", sender_id, status=header_status, receiver_id=OUR_SENDER_ID, **header
-        )
         message = {
             "transaction_id": transaction_id,
             "correlation_id": correlation_id,
             "search_response": items,
         }
-        envelope = sign_envelope(head, message, key or self.ibr_key)
+        envelope = signed_callback(
+            key or self.ibr_key,
+            message,
+            sender_id=sender_id,
+            receiver_id=OUR_SENDER_ID,
+            status=header_status,
+            **header,
+        )
         return json.dumps(envelope).encode()
 
-    @staticmethod
-    def item(reference_id, records=(), status="succ", **extra):
-        entry = {"reference_id": reference_id, "timestamp": messages.now_iso(), "status": status}
-        if status == "succ":
-            entry["data"] = {"reg_type": messages.IBR_REG_TYPE, "reg_records": list(records)}
-        entry.update(extra)
-        return entry
+    item = staticmethod(answer_item)
 
 
 class IbrCase(IbrFixtures, LoopbackRequests, FastAPITransactionCase):

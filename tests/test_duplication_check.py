@@ -463,7 +463,7 @@ class TestDuplicationCheck(IbrCase):
         checks = self.make_check() | self.make_check() | self.make_check()
         cron = self.env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")
         with patch.object(type(cron), "_trigger") as trigger:
-            checks.action_queue()
+            checks.action_run_check()
         self.assertTrue(trigger.called)
         self.assertEqual(checks.mapped("state"), ["queued"] * 3)
         with IbrSimulator() as sim:
@@ -477,7 +477,7 @@ class TestDuplicationCheck(IbrCase):
     def test_batch_job_fails_unsendable_checks_instead_of_spinning(self):
         check = self.make_check()
         with patch.object(type(self.env["ir.cron"]), "_trigger"):
-            check.action_queue()
+            check.action_run_check()
         self.connection.sudo().signing_private_key = False
         self.env["spp.dci.ibr.transaction"]._cron_send_queued()
         self.assert_failed(check, "no signing key")
@@ -522,7 +522,7 @@ class TestDuplicationCheck(IbrCase):
         orphan = self.env["spp.dci.callback.orphan"].search([("reference_id", "=", "not-ours")])
         self.assertEqual(len(orphan), 1)
         fresh = self.checks.browse(mine.action_reset_to_draft()["res_id"])
-        fresh.action_queue()
+        fresh.action_run_check()
         self.assertEqual((mine.state, fresh.state), ("completed", "queued"))
 
     def test_personal_data_is_gated(self):
