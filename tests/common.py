@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from unittest.mock import patch
 from urllib.parse import urlsplit
 
+from odoo import api
 from odoo.modules.registry import DummyRLock, Registry
 from odoo.tests import HttpCase
 from odoo.tests.common import _super_send, new_test_user
@@ -14,7 +15,8 @@ from odoo.tests.common import _super_send, new_test_user
 from odoo.addons.fastapi.tests.common import FastAPITransactionCase
 
 from ..dci import messages
-from ..dci.keys import SigningKey
+from ..dci.keys import KeySet, SigningKey
+from ..dci.simulator import IbrSimulator
 from ..dci.simulator.dataset import beneficiary  # noqa: F401 - re-exported for tests
 from ..dci.testing import answer_item, signed_callback
 from ..models import db_retry
@@ -85,6 +87,127 @@ class CommittingHttpCase(LoopbackRequests, HttpCase):
             cr.execute(
                 "DELETE FROM spp_dci_delivery_log WHERE id > %s", (cls._delivery_logs_before,)
             )
+
+
+class SimulatorCommittedCase(CommittingHttpCase):
+    """A ``CommittingHttpCase`` with the built-in IBR simulator on loopback and,
+    committed, a sender trusting it, a connection to it (``connection_vals``
+    added) and an officer; all removed in the class cleanup. ``cls.requests``
+    lists ``(action, request)`` of every request the simulator took."""
+
+    label = "committed test"
+    our_sender_id = "spmis.committed"
+    officer_login = "committed_officer"
+    connection_vals = {}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sim = IbrSimulator().start()
+        cls.addClassCleanup(cls.sim.stop)
+        cls.requests = []
+        read_request = cls.sim.read_request
+
+        def recording_read_request(raw, action, model, *args, **kwargs):
+            envelope, request = read_request(raw, action, model, *args, **kwargs)
+            cls.requests.append((action, request))
+            return envelope, request
+
+        cls.sim.read_request = recording_read_request
+        with cls.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {})
+            sender = env["spp.dci.ibr.sender"].create(
+                {"name": f"Simulator ({cls.label})", "sender_id": cls.sim.sender_id}
+            )
+            sender._store_keys([cls.sim.signing_key.public])
+            connection = env["spp.dci.ibr.connection"].create(
+                {
+                    "name": f"Simulator ({cls.label})",
+                    "base_url": cls.sim.url,
+                    "our_sender_id": cls.our_sender_id,
+                    "receiver_id": cls.sim.sender_id,
+                    "ibr_sender_id": sender.id,
+                    "callback_url": f"{cls.base_url()}/dci_api/ibr/on-search",
+                    "sequence": 0,
+                    **cls.connection_vals,
+                }
+            )
+            connection.action_generate_signing_key()
+            cls.sim.client_keys = KeySet([connection._signing_key().public])
+            officer = new_test_user(
+                env, login=cls.officer_login, groups="spp_dci_client_ibr.group_ibr_officer"
+            )
+            cls.ids = {
+                "sender": sender.id,
+                "connection": connection.id,
+                "officer": officer.id,
+                "partners": [],
+            }
+        cls.addClassCleanup(cls._remove_committed_data)
+
+    @classmethod
+    def _remove_committed_data(cls):
+        with cls.registry.cursor() as cr:
+            env = api.Environment(cr, api.SUPERUSER_ID, {"active_test": False})
+            connection = env["spp.dci.ibr.connection"].browse(cls.ids["connection"])
+            checks = env["spp.dci.duplication.check"].search(
+                [("data_source_id", "=", connection.id)]
+            )
+            checks.message_ids.unlink()
+            checks.unlink()
+            env["spp.dci.ibr.transaction"].search([("connection_id", "=", connection.id)]).unlink()
+            sender_id = cls.sim.sender_id
+            env["spp.dci.replay.entry"].search([("sender_id", "=", sender_id)]).unlink()
+            env["spp.dci.callback.orphan"].search([("sender_id", "=", sender_id)]).unlink()
+            connection.message_ids.unlink()
+            connection.unlink()
+            env["spp.dci.ibr.sender"].browse(cls.ids["sender"]).unlink()
+            env["res.partner"].browse(cls.ids["partners"]).unlink()
+            officer = env["res.users"].browse(cls.ids["officer"])
+            partner = officer.partner_id
+            officer.unlink()
+            partner.unlink()
+
+    def setUp(self):
+        super().setUp()
+        self.requests.clear()
+        self.sim.stats.clear()
+
+    def searches(self):
+        """``(transaction id, [reference ids])`` of each search the IBR took."""
+        return [
+            (request.transaction_id, [i.reference_id for i in request.search_request])
+            for _action, request in self.requests
+            if hasattr(request, "search_request")
+        ]
+
+    @contextmanager
+    def env_cursor(self, uid=api.SUPERUSER_ID):
+        with self.registry.cursor() as cr:
+            yield api.Environment(cr, uid, {})
+
+    def queue_as_officer(self, values):
+        """The officer checks one new registrant per identifier of ``values``
+        and presses Check (committed); returns the checks' ids."""
+        with self.env_cursor() as env:
+            partners = env["res.partner"].create(
+                [{"name": f"{self.label} registrant {n}"} for n in range(len(values))]
+            )
+            self.ids["partners"].extend(partners.ids)
+        with self.env_cursor(self.ids["officer"]) as env:
+            checks = env["spp.dci.duplication.check"].create(
+                [
+                    {
+                        "partner_id": partner_id,
+                        "identifier_type": "NID",
+                        "identifier_value": value,
+                        "data_source_id": self.ids["connection"],
+                    }
+                    for partner_id, value in zip(partners.ids, values, strict=True)
+                ]
+            )
+            checks.action_run_check()
+            return checks.ids
 
 
 class IbrFixtures:

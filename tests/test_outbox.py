@@ -9,19 +9,15 @@ removed in the class cleanup.
 import logging
 import threading
 import time
-from contextlib import contextmanager
 from unittest.mock import patch
 
 import psycopg2
 
-from odoo import api
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..dci.client import IbrClient
-from ..dci.keys import KeySet
-from ..dci.simulator import IbrSimulator
-from .common import CommittingHttpCase, recorded_logs
+from .common import SimulatorCommittedCase, recorded_logs
 
 EXPECTED = {
     "1000000001": "confirmed_match",
@@ -38,114 +34,23 @@ class _Killed(BaseException):
 
 
 @tagged("post_install", "-at_install")
-class TestOutbox(CommittingHttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.sim = IbrSimulator().start()
-        cls.addClassCleanup(cls.sim.stop)
-        cls.searched = []  # reference ids of each search request the IBR received
-        read_request = cls.sim.read_request
-
-        def recording_read_request(raw, action, model):
-            envelope, request = read_request(raw, action, model)
-            if hasattr(request, "search_request"):
-                cls.searched.append(
-                    (request.transaction_id, [i.reference_id for i in request.search_request])
-                )
-            return envelope, request
-
-        cls.sim.read_request = recording_read_request
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            sender = env["spp.dci.ibr.sender"].create(
-                {"name": "Simulator (outbox test)", "sender_id": cls.sim.sender_id}
-            )
-            sender._store_keys([cls.sim.signing_key.public])
-            connection = env["spp.dci.ibr.connection"].create(
-                {
-                    "name": "Simulator (outbox test)",
-                    "base_url": cls.sim.url,
-                    "our_sender_id": "spmis.outbox",
-                    "receiver_id": cls.sim.sender_id,
-                    "ibr_sender_id": sender.id,
-                    "callback_url": f"{cls.base_url()}/dci_api/ibr/on-search",
-                    "batch_size": BATCH,
-                    "sequence": 0,
-                }
-            )
-            connection.action_generate_signing_key()
-            cls.sim.client_keys = KeySet([connection._signing_key().public])
-            officer = new_test_user(
-                env, login="outbox_officer", groups="spp_dci_client_ibr.group_ibr_officer"
-            )
-            cls.ids = {
-                "sender": sender.id,
-                "connection": connection.id,
-                "officer": officer.id,
-                "partners": [],
-            }
-        cls.addClassCleanup(cls._remove_committed_data)
-
-    @classmethod
-    def _remove_committed_data(cls):
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {"active_test": False})
-            checks = env["spp.dci.duplication.check"].search(
-                [("data_source_id", "=", cls.ids["connection"])]
-            )
-            checks.message_ids.unlink()
-            checks.unlink()
-            env["spp.dci.ibr.transaction"].search(
-                [("connection_id", "=", cls.ids["connection"])]
-            ).unlink()
-            sender_id = cls.sim.sender_id
-            env["spp.dci.replay.entry"].search([("sender_id", "=", sender_id)]).unlink()
-            env["spp.dci.callback.orphan"].search([("sender_id", "=", sender_id)]).unlink()
-            env["spp.dci.ibr.connection"].browse(cls.ids["connection"]).unlink()
-            env["spp.dci.ibr.sender"].browse(cls.ids["sender"]).unlink()
-            env["res.partner"].browse(cls.ids["partners"]).unlink()
-            officer = env["res.users"].browse(cls.ids["officer"])
-            partner = officer.partner_id
-            officer.unlink()
-            partner.unlink()
-
-    def setUp(self):
-        super().setUp()
-        self.searched.clear()
-        self.sim.stats.clear()
+class TestOutbox(SimulatorCommittedCase):
+    label = "outbox test"
+    our_sender_id = "spmis.outbox"
+    officer_login = "outbox_officer"
+    connection_vals = {"batch_size": BATCH}
 
     # -- helpers -----------------------------------------------------------
 
-    @contextmanager
-    def env_cursor(self, uid=api.SUPERUSER_ID):
-        with self.registry.cursor() as cr:
-            yield api.Environment(cr, uid, {})
-
     def _queue_as_officer(self, count):
-        """The officer selects ``count`` registrants and presses Check: committed."""
+        """The officer selects ``count`` registrants and presses Check: committed.
+        Returns the checks' ids and how many times the send job was woken."""
         values = list(EXPECTED)
+        ids = self.queue_as_officer([values[n % len(values)] for n in range(count)])
         with self.env_cursor() as env:
-            partners = env["res.partner"].create(
-                [{"name": f"Outbox registrant {n}"} for n in range(count)]
-            )
-            self.ids["partners"].extend(partners.ids)
-        with self.env_cursor(self.ids["officer"]) as env:
-            checks = env["spp.dci.duplication.check"].create(
-                [
-                    {
-                        "partner_id": partner_id,
-                        "identifier_type": "NID",
-                        "identifier_value": values[n % len(values)],
-                        "data_source_id": self.ids["connection"],
-                    }
-                    for n, partner_id in enumerate(partners.ids)
-                ]
-            )
-            checks.action_run_check()
             job = env.ref("spp_dci_client_ibr.ir_cron_send_queued_checks")
-            triggered = env["ir.cron.trigger"].sudo().search_count([("cron_id", "=", job.id)])
-            return checks.ids, triggered
+            triggered = env["ir.cron.trigger"].search_count([("cron_id", "=", job.id)])
+        return ids, triggered
 
     def _run_job(self):
         """The send job, the way the scheduler runs it."""
@@ -203,7 +108,7 @@ class TestOutbox(CommittingHttpCase):
             self._wait_until_answered(ids)
         self.assert_each_completed_once(ids)
         self.assertEqual(self._orphans(), 0, "an answer never outruns its check's commit")
-        self.assertEqual(len(self.searched), 3)  # 4 + 4 + 2
+        self.assertEqual(len(self.searches()), 3)  # 4 + 4 + 2
         self.assertEqual(self.sim.stats["callbacks_sent"], 3)
         problems = [r.getMessage() for r in logs if r.levelno >= logging.WARNING]
         self.assertEqual(problems, [])
@@ -236,7 +141,7 @@ class TestOutbox(CommittingHttpCase):
                 self._run_job()
         # our "death", or Odoo's error on the session that is gone
         self.assertIsInstance(died.exception, (_Killed, psycopg2.Error))
-        self.assertEqual(self.searched, [], "nothing reached the IBR")
+        self.assertEqual(self.searches(), [], "nothing reached the IBR")
         with self.env_cursor() as env:
             killed = env["spp.dci.ibr.transaction"].search([("transaction_id", "=", calls[0])])
             self.assertEqual((killed.state, len(killed.check_ids)), ("sending", BATCH))
@@ -245,7 +150,7 @@ class TestOutbox(CommittingHttpCase):
         # the restart: the rest is sent; the abandoned message waits for its lease
         self._run_job()
         self._wait_until_answered(ids)
-        self.assertEqual(len(self.searched), 1)
+        self.assertEqual(len(self.searches()), 1)
         with self.env_cursor() as env:
             env.cr.execute(
                 "UPDATE spp_dci_ibr_transaction SET lease_until = '2000-01-01' "
@@ -256,7 +161,7 @@ class TestOutbox(CommittingHttpCase):
         self._wait_until_answered(ids)
         self.assert_each_completed_once(ids)
         # the IBR saw the killed batch once, under the ids committed before the crash
-        resent = [refs for txn, refs in self.searched if txn == calls[0]]
+        resent = [refs for txn, refs in self.searches() if txn == calls[0]]
         self.assertEqual([sorted(refs) for refs in resent], [killed_references])
         self.assertEqual(self._orphans(), 0)
 
@@ -279,7 +184,7 @@ class TestOutbox(CommittingHttpCase):
             env.cr.execute("UPDATE spp_dci_ibr_transaction SET lease_until = '2000-01-01'")
         self._run_job()  # finds the abandoned message: all its checks are answered
         self.assert_each_completed_once(ids)
-        self.assertEqual(len(self.searched), 1, "answered checks are not sent again")
+        self.assertEqual(len(self.searches()), 1, "answered checks are not sent again")
         with self.env_cursor() as env:
             txn = self._checks(env, ids).ibr_transaction_id
             self.assertEqual((len(txn), txn.state), (1, "sent"))
@@ -307,7 +212,7 @@ class TestOutbox(CommittingHttpCase):
         self.assert_each_completed_once(ids)
         with self.env_cursor() as env:
             ours = set(self._checks(env, ids).mapped("reference_id"))
-        references = [ref for _txn, refs in self.searched for ref in refs if ref in ours]
+        references = [ref for _txn, refs in self.searches() for ref in refs if ref in ours]
         self.assertEqual(len(references), 24)
         self.assertEqual(len(set(references)), 24, "a check was sent twice")
 

@@ -7,20 +7,16 @@ import base64
 import json
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 
 import requests
 
-from odoo import api
-from odoo.tests import new_test_user, tagged
+from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from ..dci.cavage import SignatureParams
-from ..dci.keys import KeySet
-from ..dci.simulator import IbrSimulator
 from ..dci.simulator.faults import FaultPlan
-from .common import CommittingHttpCase
+from .common import SimulatorCommittedCase
 
 EXPECTED = {
     "1000000001": "confirmed_match",
@@ -45,111 +41,26 @@ def forged(envelope):
 
 
 @tagged("post_install", "-at_install")
-class TestReliabilityCommitted(CommittingHttpCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.sim = IbrSimulator().start()
-        cls.addClassCleanup(cls.sim.stop)
-        cls.received = []  # (path, transaction id, reference ids) of every request taken
-        read_request = cls.sim.read_request
-
-        def recording_read_request(raw, action, model, callback=False):
-            envelope, request = read_request(raw, action, model, callback)
-            items = getattr(request, "search_request", None) or []
-            cls.received.append(
-                (action, request.transaction_id, sorted(i.reference_id for i in items))
-            )
-            return envelope, request
-
-        cls.sim.read_request = recording_read_request
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {})
-            sender = env["spp.dci.ibr.sender"].create(
-                {"name": "Simulator (reliability)", "sender_id": cls.sim.sender_id}
-            )
-            sender._store_keys([cls.sim.signing_key.public])
-            connection = env["spp.dci.ibr.connection"].create(
-                {
-                    "name": "Simulator (reliability)",
-                    "base_url": cls.sim.url,
-                    "our_sender_id": "spmis.reliable",
-                    "receiver_id": cls.sim.sender_id,
-                    "ibr_sender_id": sender.id,
-                    "callback_url": f"{cls.base_url()}/dci_api/ibr/on-search",
-                    "timeout": 1,
-                    "retry_first_delay": 1,
-                    "retry_max_attempts": 3,
-                    "sequence": 0,
-                }
-            )
-            connection.action_generate_signing_key()
-            cls.sim.client_keys = KeySet([connection._signing_key().public])
-            officer = new_test_user(
-                env, login="reliable_officer", groups="spp_dci_client_ibr.group_ibr_officer"
-            )
-            cls.ids = {
-                "sender": sender.id,
-                "connection": connection.id,
-                "officer": officer.id,
-                "partners": [],
-            }
-        cls.addClassCleanup(cls._remove_committed_data)
-
-    @classmethod
-    def _remove_committed_data(cls):
-        with cls.registry.cursor() as cr:
-            env = api.Environment(cr, api.SUPERUSER_ID, {"active_test": False})
-            connection = env["spp.dci.ibr.connection"].browse(cls.ids["connection"])
-            checks = env["spp.dci.duplication.check"].search(
-                [("data_source_id", "=", connection.id)]
-            )
-            checks.message_ids.unlink()
-            checks.unlink()
-            env["spp.dci.ibr.transaction"].search([("connection_id", "=", connection.id)]).unlink()
-            sender_id = cls.sim.sender_id
-            env["spp.dci.replay.entry"].search([("sender_id", "=", sender_id)]).unlink()
-            env["spp.dci.callback.orphan"].search([("sender_id", "=", sender_id)]).unlink()
-            connection.message_ids.unlink()
-            connection.unlink()
-            env["spp.dci.ibr.sender"].browse(cls.ids["sender"]).unlink()
-            env["res.partner"].browse(cls.ids["partners"]).unlink()
-            officer = env["res.users"].browse(cls.ids["officer"])
-            partner = officer.partner_id
-            officer.unlink()
-            partner.unlink()
-
-    def setUp(self):
-        super().setUp()
-        self.received.clear()
-        self.sim.stats.clear()
-
-    @contextmanager
-    def env_cursor(self, uid=api.SUPERUSER_ID):
-        with self.registry.cursor() as cr:
-            yield api.Environment(cr, uid, {})
+class TestReliabilityCommitted(SimulatorCommittedCase):
+    label = "reliability"
+    our_sender_id = "spmis.reliable"
+    officer_login = "reliable_officer"
+    connection_vals = {"timeout": 1, "retry_first_delay": 1, "retry_max_attempts": 3}
 
     def _queue(self, count):
         values = list(EXPECTED)
-        with self.env_cursor() as env:
-            partners = env["res.partner"].create(
-                [{"name": f"Reliable registrant {n}"} for n in range(count)]
+        return self.queue_as_officer([values[n % len(values)] for n in range(count)])
+
+    def received(self):
+        """``(action, transaction id, sorted reference ids)`` of every request taken."""
+        return [
+            (
+                action,
+                r.transaction_id,
+                sorted(i.reference_id for i in getattr(r, "search_request", None) or []),
             )
-            self.ids["partners"].extend(partners.ids)
-        with self.env_cursor(self.ids["officer"]) as env:
-            checks = env["spp.dci.duplication.check"].create(
-                [
-                    {
-                        "partner_id": partner_id,
-                        "identifier_type": "NID",
-                        "identifier_value": values[n % len(values)],
-                        "data_source_id": self.ids["connection"],
-                    }
-                    for n, partner_id in enumerate(partners.ids)
-                ]
-            )
-            checks.action_run_check()
-            return checks.ids
+            for action, r in self.requests
+        ]
 
     def _run_job(self):
         with self.env_cursor() as env:
@@ -175,7 +86,7 @@ class TestReliabilityCommitted(CommittingHttpCase):
     def test_a_reset_a_timeout_a_503_and_a_429_on_the_first_try_complete(self):
         for kind in ("reset", "stall", "http-503", "http-429"):
             with self.subTest(fault=kind):
-                self.received.clear()
+                self.requests.clear()
                 self.sim.stats.clear()
                 # a stalled acknowledgement: the IBR took the search; its answer is
                 # late enough (delay) for our resend to reach it, which it dedupes
@@ -194,7 +105,7 @@ class TestReliabilityCommitted(CommittingHttpCase):
                 states, values, [txn] = self._state_of(ids)
                 self.assertEqual(states, {i: ("completed", EXPECTED[values[i]]) for i in ids}, kind)
                 self.assertEqual((txn["state"], txn["attempts"]), ("sent", 2), kind)
-                searched = [r for r in self.received if r[0] == "search"]
+                searched = [r for r in self.received() if r[0] == "search"]
                 # one transaction per attempt reached the IBR, under the same ids (a
                 # reset or 503 is answered before the request is read)
                 expected = 2 if kind == "stall" else 1
