@@ -202,3 +202,13 @@ def test_readme_is_built_from_the_fragments():
         "README.rst is stale: python tools/gen_readme.py"
     )
     assert "Coming from OpenSPP2" in (ROOT / "static/description/index.html").read_text()
+
+
+def test_readme_renders_without_a_docutils_warning():
+    import docutils.core
+
+    docutils.core.publish_string(
+        (ROOT / "README.rst").read_text(encoding="utf-8"),
+        writer_name="html",
+        settings_overrides={"halt_level": 2, "report_level": 2},  # a warning raises
+    )
