@@ -330,11 +330,17 @@ class DuplicationCheck(models.Model):
         """Queue ``ready`` checks; the send job sends them at once, in batches."""
         already = self.filtered(lambda c: c.state != "ready")
         if already:
+            names = ", ".join(already.mapped("display_name")[:5])
             raise UserError(
                 self.env._(
-                    "%(count)s check(s) were already run (%(names)s). Use Retry to run them again.",
+                    "This check was already run (%(names)s). Use Retry to run it again.",
+                    names=names,
+                )
+                if len(already) == 1
+                else self.env._(
+                    "%(count)s checks were already run (%(names)s). Use Retry to run them again.",
                     count=len(already),
-                    names=", ".join(already.mapped("display_name")[:5]),
+                    names=names,
                 )
             )
         self._enqueue()

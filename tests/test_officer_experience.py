@@ -168,7 +168,7 @@ class TestOfficerExperience(IbrCase):
             self.partner2._get_ibr_identifiers(), [("NID", "1000000003")], "kept on the registrant"
         )
         message = action["params"]["message"]
-        self.assertIn("2 check(s) queued, 1 registrant(s) skipped.", message)
+        self.assertIn("2 checks queued, 1 registrant skipped.", message)
         self.assertIn("no identifier of type NID (has: UIN)", message)
         done = self.checks.search(action["params"]["next"]["domain"])
         self.assertEqual(
@@ -288,7 +288,11 @@ class TestOfficerExperience(IbrCase):
             self.receive(self.on_search_body([self.item(second.reference_id)]))
         [(user, kind, payload), _kw] = bus.call_args
         self.assertEqual((user, kind), (self.officer, "simple_notification"))
-        self.assertIn("0 confirmed match(es), 0 possible, 2 no match, 0 failed", payload["message"])
+        self.assertIn(
+            "0 confirmed matches, 0 possible matches, 2 without match, 0 failed; "
+            "0 registrants skipped.",
+            payload["message"],
+        )
         self.assertTrue(checks.request_id.notified_at)
         bus.reset_mock()
         checks.request_id._notify_if_finished()  # told once

@@ -28,7 +28,7 @@ registry.category("web_tour.tours").add("spp_dci_ibr_officer_check", {
         },
         {
             content: "The summary says what was queued",
-            trigger: ".o_notification:contains(1 check(s) queued, 0 registrant(s) skipped.)",
+            trigger: ".o_notification:contains(1 check queued, 0 registrants skipped.)",
         },
         {
             content: "The batch's check is listed, queued",
