@@ -121,7 +121,7 @@ class ResPartner(models.Model):
                 "failed" if "failed" in states else "checking" if states - {"completed"} else False
             )
             if pii:
-                programmes = "\n".join(mine.mapped("matched_programs")).splitlines()
+                programmes = "\n".join(filter(None, mine.mapped("matched_programs"))).splitlines()
                 partner.dci_matched_programs = "\n".join(dict.fromkeys(programmes)) or False
 
     @api.model

@@ -320,7 +320,9 @@ class TestDuplicationCheck(IbrCase):
         self.connection.ibr_sender_id = False  # no answer could be verified, async or sync
         for mode in ("async", "sync"):
             self.connection.mode = mode
-            with self.assertRaisesRegex(UserError, "no trusted IBR sender.*Fix it in Settings"):
+            with self.assertRaisesRegex(
+                UserError, "no trusted IBR sender.*Fix it in IBR Checks > Configuration"
+            ):
                 check.action_run_check()
         self.connection.write({"ibr_sender_id": self.sender.id, "mode": "async"})
         self.connection.sudo().signing_private_key = False
