@@ -65,9 +65,9 @@ class DuplicationMatch(models.Model):
     birth_date = fields.Char()
     identifiers = fields.Char(string="Identifiers in the IBR")
     # the IBR's ISO dates as dates, shown in the reader's format (empty when unreadable)
-    enrolled_on = fields.Date(compute="_compute_dates", string="Enrolled On")
-    ended_on = fields.Date(compute="_compute_dates", string="Ended On")
-    born_on = fields.Date(compute="_compute_dates", string="Born On")
+    enrolled_on = fields.Date(compute="_compute_dates")
+    ended_on = fields.Date(compute="_compute_dates")
+    born_on = fields.Date(compute="_compute_dates")
 
     @api.depends("enrolment_date", "end_date", "birth_date")
     def _compute_dates(self):
