@@ -36,6 +36,7 @@
         "demo/ibr_demo_connection.xml",
     ],
     "assets": {
+        "web.assets_backend": ["spp_dci_client_ibr/static/src/**/*"],
         "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],
     },
 }

@@ -15,6 +15,8 @@ notifies such requests on its next run.
 import json
 
 from odoo import api, fields, models
+from odoo.fields import Domain
+from odoo.tools import format_datetime
 
 from .duplication_check import OPEN_STATES, RESULTS
 from .groups import PII_GROUP
@@ -22,6 +24,38 @@ from .notify import notification
 
 EXPAND_NOW = 500  # registrants expanded within the officer's request
 EXPAND_CHUNK = 2000  # registrants expanded per step of the send job
+
+
+def _progress(all_created, created, open_count, unsent):
+    """The officer's view of a batch: ``queued`` until one of its checks is
+    sent, ``sending`` until every registrant is checked and answered (or
+    failed), then ``done``."""
+    if all_created and not open_count:
+        return "done"
+    return "sending" if created - unsent > 0 else "queued"
+
+
+def _checks_queued(env, n):
+    return env._("1 check queued") if n == 1 else env._("%(n)s checks queued", n=n)
+
+
+def _registrants_skipped(env, n):
+    if n == 1:
+        return env._("1 registrant skipped")
+    return env._("%(n)s registrants skipped", n=n)
+
+
+def _results(env, counts):
+    """A finished batch's figures in words (one message per plural form)."""
+    n = counts["confirmed_match"]
+    confirmed = env._("1 confirmed match") if n == 1 else env._("%(n)s confirmed matches", n=n)
+    n = counts["possible_match"]
+    possible = env._("1 possible match") if n == 1 else env._("%(n)s possible matches", n=n)
+    n = counts["no_match"]
+    none = env._("1 without match") if n == 1 else env._("%(n)s without match", n=n)
+    n = counts["failed"]
+    failed = env._("1 failed") if n == 1 else env._("%(n)s failed", n=n)
+    return ", ".join([confirmed, possible, none, failed])
 
 
 class CheckRequest(models.Model):
@@ -56,23 +90,39 @@ class CheckRequest(models.Model):
     failed_count = fields.Integer(string="Failed", compute="_compute_progress")
     match_count = fields.Integer(string="Matches", compute="_compute_progress")
     notified_at = fields.Datetime(readonly=True, help="When the officer was told it finished.")
+    # the send job's bookkeeping: have all registrants been turned into checks?
     state = fields.Selection(
-        [("pending", "Being Queued"), ("done", "Queued")],
+        [("pending", "Creating Checks"), ("done", "Checks Created")],
+        string="Check Creation",
         default="pending",
         required=True,
         readonly=True,
         index=True,
+    )
+    # what the officer reads, from the counters
+    progress = fields.Selection(
+        [("queued", "Queued"), ("sending", "Sending"), ("done", "Done")],
+        string="Status",
+        compute="_compute_progress",
+        search="_search_progress",
     )
     check_ids = fields.One2many("spp.dci.duplication.check", "request_id", readonly=True)
 
     @api.depends("partner_count", "identifier_type")
     def _compute_display_name(self):
         for request in self:
-            request.display_name = self.env._(
-                "%(n)s registrant(s) by %(type)s, %(date)s",
-                n=request.partner_count,
-                type=request.identifier_type,
-                date=fields.Datetime.to_string(request.create_date or fields.Datetime.now())[:16],
+            values = {
+                "n": request.partner_count,
+                "type": request.identifier_type,
+                # in the reader's language and time zone
+                "date": format_datetime(
+                    self.env, request.create_date or fields.Datetime.now(), dt_format="short"
+                ),
+            }
+            request.display_name = (
+                self.env._("1 registrant by %(type)s, %(date)s", **values)
+                if request.partner_count == 1
+                else self.env._("%(n)s registrants by %(type)s, %(date)s", **values)
             )
 
     @api.depends("skipped_json")
@@ -92,22 +142,40 @@ class CheckRequest(models.Model):
         groups = checks._read_group(
             [("request_id", "in", self.ids)], ["request_id", "state", "result"], ["__count"]
         )
+        keys = ("open", "unsent", "done", "bad", "hit")
         figures = {}
         for request, state, result, count in groups:
-            mine = figures.setdefault(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
+            mine = figures.setdefault(request.id, dict.fromkeys(keys, 0))
             if state in OPEN_STATES:
                 mine["open"] += count
+                mine["unsent"] += count if state != "checking" else 0
             elif state == "failed":
                 mine["bad"] += count
             else:
                 mine["done"] += count
                 mine["hit"] += count if result in ("possible_match", "confirmed_match") else 0
         for request in self:
-            mine = figures.get(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
+            mine = figures.get(request.id, dict.fromkeys(keys, 0))
             request.open_count = mine["open"]
             request.completed_count = mine["done"]
             request.failed_count = mine["bad"]
             request.match_count = mine["hit"]
+            request.progress = _progress(
+                request.state == "done", request.check_count, mine["open"], mine["unsent"]
+            )
+
+    def _search_progress(self, operator, value):
+        if operator not in ("in", "not in"):
+            return NotImplemented
+        open_checks = Domain("check_ids", "any", [("state", "in", OPEN_STATES)])
+        sent_checks = Domain("check_ids", "any", [("state", "not in", ("ready", "queued"))])
+        by_state = {
+            "done": Domain("state", "=", "done") & ~open_checks,
+            "sending": (Domain("state", "=", "pending") | open_checks) & sent_checks,
+            "queued": (Domain("state", "=", "pending") | open_checks) & ~sent_checks,
+        }
+        domain = Domain.OR(by_state[v] for v in value if v in by_state)
+        return domain if operator == "in" else ~domain
 
     @api.model
     def _queue(self, partners, identifier_type, connection, values=None):
@@ -236,9 +304,9 @@ class CheckRequest(models.Model):
             )
         else:
             message = self.env._(
-                "%(queued)s check(s) queued, %(skipped)s registrant(s) skipped.",
-                queued=self.check_count,
-                skipped=self.skipped_count,
+                "%(queued)s, %(skipped)s.",
+                queued=_checks_queued(self.env, self.check_count),
+                skipped=_registrants_skipped(self.env, self.skipped_count),
             )
             if self.skip_summary:
                 message += "\n" + self.skip_summary
@@ -282,20 +350,20 @@ class CheckRequest(models.Model):
             )
         ):
             counts["failed" if state == "failed" else result] += count
-        message = self.env._(
-            "%(confirmed)s confirmed match(es), %(possible)s possible, %(none)s no match, "
-            "%(failed)s failed, %(skipped)s registrant(s) skipped.",
-            confirmed=counts["confirmed_match"],
-            possible=counts["possible_match"],
-            none=counts["no_match"],
-            failed=counts["failed"],
-            skipped=self.skipped_count,
+        # in the officer's language and time zone, whoever finished the batch
+        officer = self.create_uid
+        request = self.with_user(officer).with_context(lang=officer.lang, tz=officer.tz)
+        env = request.env
+        message = env._(
+            "%(results)s; %(skipped)s.",
+            results=_results(env, counts),
+            skipped=_registrants_skipped(env, self.skipped_count),
         )
-        self.create_uid._bus_send(
+        officer._bus_send(
             "simple_notification",
             {
                 "type": "warning" if counts["failed"] else "success",
-                "title": self.env._("IBR checks finished: %(name)s", name=self.display_name),
+                "title": env._("IBR checks finished: %(name)s", name=request.sudo().display_name),
                 "message": message,
                 "sticky": True,
             },

@@ -33,6 +33,7 @@ from ..dci.interpret import (
     merge_pages,
 )
 from .groups import PII_GROUP
+from .notify import tell_views
 
 _logger = logging.getLogger(__name__)
 
@@ -70,6 +71,8 @@ FAILURES = [
     ("replaced", "Replaced by a new attempt"),
 ]
 OPEN_STATES = ("ready", "queued", "checking")
+# the views a check's new state shows in
+CHECK_VIEWS = ("spp.dci.duplication.check", "spp.dci.check.request", "res.partner")
 # Written only by the product's own paths (the send job, verified answers,
 # officer actions), always in superuser mode: no caller sets them over RPC.
 RESULT_FIELDS = frozenset(
@@ -330,11 +333,17 @@ class DuplicationCheck(models.Model):
         """Queue ``ready`` checks; the send job sends them at once, in batches."""
         already = self.filtered(lambda c: c.state != "ready")
         if already:
+            names = ", ".join(already.mapped("display_name")[:5])
             raise UserError(
                 self.env._(
-                    "%(count)s check(s) were already run (%(names)s). Use Retry to run them again.",
+                    "This check was already run (%(names)s). Use Retry to run it again.",
+                    names=names,
+                )
+                if len(already) == 1
+                else self.env._(
+                    "%(count)s checks were already run (%(names)s). Use Retry to run them again.",
                     count=len(already),
-                    names=", ".join(already.mapped("display_name")[:5]),
+                    names=names,
                 )
             )
         self._enqueue()
@@ -430,6 +439,7 @@ class DuplicationCheck(models.Model):
         checks.write(common)  # one UPDATE for what the batch shares
         for check in checks:
             check.reference_id = messages.new_id()
+        self._tell_askers()
 
     def _search_queries(self):
         return [
@@ -478,9 +488,15 @@ class DuplicationCheck(models.Model):
         self._notify_finished_requests()
 
     def _notify_finished_requests(self):
-        """Tell the officers whose requests these checks finished. (sudo: the
-        callback runner and the send job may not read the officers' requests)"""
+        """Tell the officers whose requests these checks finished, and reload
+        their screens. (sudo: the callback runner and the send job may not read
+        the officers' requests)"""
         self.sudo().request_id._notify_if_finished()
+        self._tell_askers()
+
+    def _tell_askers(self):
+        """Reload the screens of the officers who asked for these checks."""
+        tell_views(self.sudo().create_uid, CHECK_VIEWS)
 
     def _lock_rows(self):
         """Lock these rows before writing answers into them.

@@ -5,7 +5,9 @@ pages (the core's :func:`~dci.interpret.match_lines` reads them). They are
 personal data: only the personal-data group may read them (access rules).
 """
 
-from odoo import fields, models
+from datetime import date
+
+from odoo import api, fields, models
 
 # MatchLine attribute -> field, for the text values the IBR gave
 _TEXT_FIELDS = (
@@ -20,6 +22,14 @@ _TEXT_FIELDS = (
     "birth_date",
     "identifiers",
 )
+
+
+def _iso_date(text):
+    """The date an ISO 8601 date or date-time starts with, else ``False``."""
+    try:
+        return date.fromisoformat((text or "")[:10])
+    except ValueError:
+        return False
 
 
 class DuplicationMatch(models.Model):
@@ -54,6 +64,17 @@ class DuplicationMatch(models.Model):
     sex = fields.Char()
     birth_date = fields.Char()
     identifiers = fields.Char(string="Identifiers in the IBR")
+    # the IBR's ISO dates as dates, shown in the reader's format (empty when unreadable)
+    enrolled_on = fields.Date(compute="_compute_dates")
+    ended_on = fields.Date(compute="_compute_dates")
+    born_on = fields.Date(compute="_compute_dates")
+
+    @api.depends("enrolment_date", "end_date", "birth_date")
+    def _compute_dates(self):
+        for line in self:
+            line.enrolled_on = _iso_date(line.enrolment_date)
+            line.ended_on = _iso_date(line.end_date)
+            line.born_on = _iso_date(line.birth_date)
 
     @staticmethod
     def _vals(check, line):

@@ -23,7 +23,7 @@ API_ROOT = "/dci_api"  # root_path of the fastapi endpoint (data/fastapi_endpoin
 CALLBACK_PATH = API_ROOT + "/ibr/on-search"
 JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serves /ibr/jwks.json
 CALLBACK_ROUTES = tuple(route.path for route in ROUTE_TABLE)
-CONNECTION_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
+CONNECTION_MENU = "IBR Checks > Configuration > IBR Connections"
 # A failure to connect is retried at once, inside one send (nothing reached the
 # IBR); everything else is resent by the outbox, later, under the same ids.
 CONNECT_RETRIES = 1
@@ -467,6 +467,12 @@ class IbrConnection(models.Model):
         """The first ready connection (else the first active one, which then says
         what it lacks), or a UserError that says what to configure."""
         conn = self.search([("is_ready", "=", True)], limit=1) or self.search([], limit=1)
+        if not conn and not self.env.user.has_group("base.group_system"):
+            raise UserError(
+                self.env._(
+                    "No IBR connection is ready to use. Ask an administrator to configure one."
+                )
+            )
         if not conn:
             raise UserError(
                 self.env._(

@@ -12,6 +12,7 @@ import logging
 
 from odoo import api, fields, models
 from odoo.fields import Domain
+from odoo.tools import format_datetime
 
 from ..dci.interpret import person_identifier
 from .groups import PII_GROUP
@@ -47,6 +48,38 @@ class DciIbrNotification(models.Model):
         [("applied", "Applied"), ("unmatched", "No Subscription")], required=True, readonly=True
     )
     item_json = fields.Text(string="Event", readonly=True, groups=PII_GROUP)
+    item_pretty = fields.Text(
+        string="Event (formatted)", compute="_compute_item_pretty", groups=PII_GROUP
+    )
+
+    @api.depends("event_type", "partner_id", "create_date")
+    def _compute_display_name(self):
+        for note in self:
+            values = {
+                "event": note.event_type or self.env._("Event"),
+                "date": format_datetime(self.env, note.create_date, dt_format="short"),
+            }
+            note.display_name = (
+                self.env._(
+                    "%(event)s for %(registrant)s, %(date)s",
+                    registrant=note.partner_id.display_name,
+                    **values,
+                )
+                if note.partner_id
+                else self.env._(
+                    "%(event)s from %(sender)s, %(date)s", sender=note.sender_id, **values
+                )
+            )
+
+    @api.depends("item_json")
+    def _compute_item_pretty(self):
+        for note in self:
+            try:
+                note.item_pretty = json.dumps(
+                    json.loads(note.item_json), indent=2, ensure_ascii=False
+                )
+            except (TypeError, ValueError):
+                note.item_pretty = note.item_json
 
     @api.model
     def _apply_notify(self, request, sender):
@@ -124,3 +157,17 @@ class DciIbrEnrolmentUpdate(models.Model):
     )
     error_message = fields.Text(readonly=True)
     answer_json = fields.Text(string="IBR Answer", readonly=True, groups=PII_GROUP)
+
+    @api.depends("connection_id", "beneficiary_count", "create_date")
+    def _compute_display_name(self):
+        for report in self:
+            values = {
+                "connection": report.connection_id.display_name,
+                "n": report.beneficiary_count,
+                "date": format_datetime(self.env, report.create_date, dt_format="short"),
+            }
+            report.display_name = (
+                self.env._("1 enrolment reported to %(connection)s, %(date)s", **values)
+                if report.beneficiary_count == 1
+                else self.env._("%(n)s enrolments reported to %(connection)s, %(date)s", **values)
+            )

@@ -23,7 +23,7 @@ SENDER_ID_FORMAT = re.compile(r"^[A-Za-z0-9._-]+$")
 PARAM_ALLOW_PRIVATE = "spp_dci_client_ibr.allow_private_jwks_urls"
 PARAM_REFRESH_INTERVAL = "spp_dci_client_ibr.key_refresh_min_interval"
 REFRESH_CRON = "spp_dci_client_ibr.ir_cron_refresh_sender_keys"
-SENDER_MENU = "Settings > Technical > DCI > Configuration > IBR Senders"
+SENDER_MENU = "IBR Checks > Configuration > IBR Senders"
 # What verifying a callback may change on a sender (the callback user refreshes
 # keys); every other field is the administrators'.
 KEY_REFRESH_FIELDS = frozenset(
@@ -405,7 +405,9 @@ class IbrSender(models.Model):
         count = sum(s.published_key_count for s in self)
         return notification(
             self.env._("Keys fetched"),
-            self.env._("%(count)s published key(s) stored.", count=count),
+            self.env._("1 published key stored.")
+            if count == 1
+            else self.env._("%(count)s published keys stored.", count=count),
             "success",
         )
 

@@ -1,4 +1,8 @@
-"""The notification a button returns to say how it went."""
+"""What the web client is told: the notification a button returns to say
+how it went, and the bus message that reloads the screens an answer changed."""
+
+# listened to by static/src/live_views.js
+VIEWS_CHANGED = "spp_dci_ibr/changed"
 
 
 def notification(title, message, kind="info"):
@@ -15,3 +19,10 @@ def notification(title, message, kind="info"):
             "next": {"type": "ir.actions.client", "tag": "soft_reload"},
         },
     }
+
+
+def tell_views(users, models):
+    """Have the web clients of ``users`` reload the views of ``models`` they
+    show (sent when the transaction commits; nothing if it rolls back)."""
+    for user in users:  # the officers who asked: a few per answer
+        user._bus_send(VIEWS_CHANGED, {"models": sorted(models)})

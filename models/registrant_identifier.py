@@ -5,7 +5,7 @@ In plain Odoo a contact has no identity documents: these lines give it the
 When OpenSPP's registry is installed, its ``reg_ids`` are used instead.
 """
 
-from odoo import fields, models
+from odoo import api, fields, models
 
 from .groups import PII_GROUP
 
@@ -30,3 +30,13 @@ class RegistrantIdentifier(models.Model):
     _identifier_unique = models.Constraint(
         "UNIQUE(partner_id, id_type, value)", "This registrant already has this identifier."
     )
+
+    @api.depends("partner_id", "id_type")
+    def _compute_display_name(self):
+        # the type, not the value: the value is personal data
+        for line in self:
+            line.display_name = self.env._(
+                "%(type)s of %(registrant)s",
+                type=line.id_type,
+                registrant=line.partner_id.display_name,
+            )

@@ -62,6 +62,19 @@ class ResPartner(models.Model):
         groups=VIEWER_GROUP,
         help="The worst of the latest results of each IBR.",
     )
+    dci_latest_state = fields.Selection(
+        [("checking", "Check in Progress"), ("failed", "Latest Check Failed")],
+        string="IBR Check Status",
+        compute="_compute_dci_latest",
+        groups="spp_dci_client_ibr.group_ibr_viewer",
+        help="A latest attempt that failed or is not answered yet: the result shown is older.",
+    )
+    dci_matched_programs = fields.Text(
+        string="Matched Programmes",
+        compute="_compute_dci_latest",
+        groups="spp_dci_client_ibr.group_ibr_pii",
+        help="The programmes of the latest results, once each.",
+    )
     dci_latest_check_ids = fields.Many2many(
         "spp.dci.duplication.check",
         string="Latest IBR Results",
@@ -77,23 +90,39 @@ class ResPartner(models.Model):
         groups=VIEWER_GROUP,
     )
 
-    @api.depends("dci_check_ids.state", "dci_check_ids.result")
+    @api.depends("dci_check_ids.state", "dci_check_ids.result", "dci_check_ids.is_latest")
     def _compute_dci_latest(self):
         checks = self.env["spp.dci.duplication.check"]
         counts = dict(
             checks._read_group([("partner_id", "in", self.ids)], ["partner_id"], ["__count"])
         )
+        # the state of each latest attempt: failed or waiting says the result is older
+        attempts = {}
+        for partner, state, _count in checks._read_group(
+            [("partner_id", "in", self.ids), ("is_latest", "=", True)],
+            ["partner_id", "state"],
+            ["__count"],
+        ):
+            attempts.setdefault(partner.id, set()).add(state)
         latest = {}  # partner id -> {connection id: its latest completed check}
         for check in checks.search(
             [("partner_id", "in", self.ids), ("state", "=", "completed")],
             order="completed_at desc, id desc",
         ):
             latest.setdefault(check.partner_id.id, {}).setdefault(check.data_source_id.id, check)
+        pii = self.env.user.has_group("spp_dci_client_ibr.group_ibr_pii")
         for partner in self:
             mine = checks.union(*latest.get(partner.id, {}).values())
+            states = attempts.get(partner.id, set())
             partner.dci_check_count = counts.get(partner, 0)
             partner.dci_latest_check_ids = mine
             partner.dci_last_result = max(mine.mapped("result"), key=RESULT_RANK.get, default=False)
+            partner.dci_latest_state = (
+                "failed" if "failed" in states else "checking" if states - {"completed"} else False
+            )
+            if pii:
+                programmes = "\n".join(filter(None, mine.mapped("matched_programs"))).splitlines()
+                partner.dci_matched_programs = "\n".join(dict.fromkeys(programmes)) or False
 
     @api.model
     def _ibr_readable(self, ids):
@@ -149,9 +178,20 @@ class ResPartner(models.Model):
         """Subscribe these registrants to the default IBR's enrolment events
         (sent by a job; the answer shows on their subscription)."""
         subs = self.env["spp.dci.ibr.subscription"]._subscribe_partners(self)
+        if not subs:
+            return notification(
+                self.env._("IBR subscriptions"),
+                self.env._(
+                    "Nothing to send: these registrants are already subscribed, or have no "
+                    "identifier the IBR can follow."
+                ),
+                "warning",
+            )
         return notification(
             self.env._("IBR subscriptions"),
-            self.env._("%(count)s subscription request(s) queued for the IBR.", count=len(subs)),
+            self.env._("1 subscription request queued for the IBR.")
+            if len(subs) == 1
+            else self.env._("%(n)s subscription requests queued for the IBR.", n=len(subs)),
         )
 
     def action_ibr_unsubscribe(self):
@@ -160,11 +200,15 @@ class ResPartner(models.Model):
             [("partner_id", "in", self.ids), ("state", "in", ("requested", "active"))]
         )
         if not subs:
-            raise UserError(self.env._("These registrants have no IBR subscription to end."))
+            raise UserError(
+                self.env._("There is nothing to end: these registrants have no IBR subscription.")
+            )
         subs.action_unsubscribe()
         return notification(
             self.env._("IBR subscriptions"),
-            self.env._("%(count)s subscription(s) will be ended.", count=len(subs)),
+            self.env._("1 subscription will be ended.")
+            if len(subs) == 1
+            else self.env._("%(n)s subscriptions will be ended.", n=len(subs)),
         )
 
     # -- enrolment updates (/registry/sync/enrollment/updates) ---------------

@@ -13,6 +13,7 @@ from . import (
     test_outbox,
     test_reliability,
     test_reliability_committed,
+    test_screens,
     test_security,
     test_tours,
 )

@@ -24,7 +24,7 @@ from ..models.ibr_sender import PARAM_ALLOW_PRIVATE
 from .common import OUR_SENDER_ID, IbrCase
 
 CRON = "spp_dci_client_ibr.ir_cron_refresh_sender_keys"
-ADMIN_MENU = "Settings > Technical > DCI > Configuration > IBR Connections"
+ADMIN_MENU = "IBR Checks > Configuration > IBR Connections"
 DEAD_CALLBACK = "http://127.0.0.1:9/dci_api/ibr/on-search"  # nothing listens: callbacks fail
 
 

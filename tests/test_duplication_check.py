@@ -320,7 +320,9 @@ class TestDuplicationCheck(IbrCase):
         self.connection.ibr_sender_id = False  # no answer could be verified, async or sync
         for mode in ("async", "sync"):
             self.connection.mode = mode
-            with self.assertRaisesRegex(UserError, "no trusted IBR sender.*Fix it in Settings"):
+            with self.assertRaisesRegex(
+                UserError, "no trusted IBR sender.*Fix it in IBR Checks > Configuration"
+            ):
                 check.action_run_check()
         self.connection.write({"ibr_sender_id": self.sender.id, "mode": "async"})
         self.connection.sudo().signing_private_key = False
@@ -596,7 +598,7 @@ class TestDuplicationCheck(IbrCase):
         )
         self.assertFalse(wizard.partner_ids)
         self.assertEqual(wizard.partner_count, 3)
-        self.assertIn("NID: 3 registrant(s)", wizard.available_identifiers)
+        self.assertIn("NID: 3 registrants", wizard.available_identifiers)
         request_module = "odoo.addons.spp_dci_client_ibr.models.check_request"
         with (
             patch(f"{request_module}.EXPAND_NOW", 1),
@@ -709,9 +711,7 @@ class TestDuplicationCheck(IbrCase):
             wizard.identifier_type = "NID"
             wizard._onchange_prefill_value()
             self.assertEqual(wizard.identifier_value, "1000000001")
-            self.assertEqual(
-                wizard.available_identifiers, "NID: 1 registrant(s)\nUIN: 1 registrant(s)"
-            )
+            self.assertEqual(wizard.available_identifiers, "NID: 1 registrant\nUIN: 1 registrant")
 
     def test_wizard_for_several_registrants(self):
         third = self.env["res.partner"].create({"name": "Registrant Three"})
@@ -729,7 +729,7 @@ class TestDuplicationCheck(IbrCase):
                 }
             )
             self.assertEqual(many.partner_count, 3)
-            self.assertIn("NID: 2 registrant(s)", many.available_identifiers)
+            self.assertIn("NID: 2 registrants", many.available_identifiers)
             action = many.action_confirm()
             self.env["spp.dci.ibr.transaction"]._cron_send_queued()
             created = self.checks.search(action["params"]["next"]["domain"])
@@ -737,7 +737,7 @@ class TestDuplicationCheck(IbrCase):
             self.assertEqual(sim.stats["requests"], 1)  # one batch
             self.assertEqual(sorted(created.mapped("result")), ["confirmed_match", "no_match"])
             self.assertIn(
-                "2 check(s) queued, 1 registrant(s) skipped.\n1 × no identifier of type NID",
+                "2 checks queued, 1 registrant skipped.\n1 × no identifier of type NID",
                 action["params"]["message"],
             )
             nobody = wizards.create(

@@ -168,7 +168,7 @@ class TestOfficerExperience(IbrCase):
             self.partner2._get_ibr_identifiers(), [("NID", "1000000003")], "kept on the registrant"
         )
         message = action["params"]["message"]
-        self.assertIn("2 check(s) queued, 1 registrant(s) skipped.", message)
+        self.assertIn("2 checks queued, 1 registrant skipped.", message)
         self.assertIn("no identifier of type NID (has: UIN)", message)
         done = self.checks.search(action["params"]["next"]["domain"])
         self.assertEqual(
@@ -273,6 +273,10 @@ class TestOfficerExperience(IbrCase):
             ]
         )
         users = type(self.env["res.users"])
+
+        def told(kind="simple_notification"):
+            return [call.args for call in bus.call_args_list if call.args[1] == kind]
+
         with patch.object(users, "_bus_send", autospec=True) as bus, IbrSimulator() as sim:
             self.use(sim, mode="async")
             self.connection.callback_url = "http://127.0.0.1:9/dci_api/ibr/on-search"
@@ -281,18 +285,27 @@ class TestOfficerExperience(IbrCase):
             self.sender.write({"sender_id": IBR_SENDER_ID})  # our test key signs the answers
             self.sender._store_keys([self.ibr_key.public])
             self.assertEqual(set(checks.mapped("state")), {"checking"})
-            self.assertFalse(bus.called, "not before the answers")
+            self.assertFalse(told(), "not before the answers")
+            # the officer's screens follow: sent, then each answer
+            [(user, _kind, payload)] = told("spp_dci_ibr/changed")
+            self.assertEqual(user, self.officer)
+            self.assertIn("spp.dci.duplication.check", payload["models"])
             first, second = checks.sorted("id")
             self.receive(self.on_search_body([self.item(first.reference_id)]))
-            self.assertFalse(bus.called, "one check still open")
+            self.assertFalse(told(), "one check still open")
+            self.assertEqual(len(told("spp_dci_ibr/changed")), 2)
             self.receive(self.on_search_body([self.item(second.reference_id)]))
-        [(user, kind, payload), _kw] = bus.call_args
+        [(user, kind, payload)] = told()
         self.assertEqual((user, kind), (self.officer, "simple_notification"))
-        self.assertIn("0 confirmed match(es), 0 possible, 2 no match, 0 failed", payload["message"])
+        self.assertIn(
+            "0 confirmed matches, 0 possible matches, 2 without match, 0 failed; "
+            "0 registrants skipped.",
+            payload["message"],
+        )
         self.assertTrue(checks.request_id.notified_at)
         bus.reset_mock()
         checks.request_id._notify_if_finished()  # told once
-        self.assertFalse(bus.called)
+        self.assertFalse(told())
 
     # -- smaller things an office stumbles on ------------------------------------------
 

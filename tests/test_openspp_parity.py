@@ -98,12 +98,14 @@ class TestOpenSppParity(IbrCase):
         for xmlid, model in models.items():
             self.assertEqual(self.ref(xmlid)._name, model, xmlid)
         checks = self.ref("action_dci_duplication_check")
+        # titles say what the menus say (upstream's were "DCI Duplication Checks"
+        # and "IBR Sender Registry" under menus "IBR Duplication Checks", "IBR Senders")
         self.assertEqual(
             (checks.name, checks.path),
-            ("DCI Duplication Checks", "registry-dci-duplication-checks"),
+            ("IBR Duplication Checks", "registry-dci-duplication-checks"),
         )
         self.assertEqual(checks.search_view_id, self.ref("view_dci_duplication_check_search"))
-        self.assertEqual(self.ref("action_spp_dci_ibr_sender").name, "IBR Sender Registry")
+        self.assertEqual(self.ref("action_spp_dci_ibr_sender").name, "IBR Senders")
         # Settings > Technical > DCI > Activity Logs / Configuration
         technical = self.env.ref("base.menu_custom")
         for menu, name, parent in (

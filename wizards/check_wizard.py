@@ -13,6 +13,7 @@ from odoo.exceptions import UserError
 
 SAMPLE = 1000  # registrants whose identifiers the wizard summarises
 PREVIEW = 200  # registrants listed one by one before the officer confirms
+TAGS = 8  # more registrants than this are counted, not shown as tags
 
 
 def _type_counts(partners):
@@ -36,12 +37,12 @@ class IbrCheckWizard(models.TransientModel):
     connection_id = fields.Many2one(
         "spp.dci.ibr.connection",
         string="IBR Connection",
-        required=True,
         domain=[("is_ready", "=", True)],
         default=lambda self: self.env["spp.dci.ibr.connection"].search(
             [("is_ready", "=", True)], limit=1
         ),
     )
+    has_ready_connection = fields.Boolean(compute="_compute_has_ready_connection")
     identifier_type = fields.Char(required=True, help="Which identifier to search by, e.g. NID.")
     identifier_value = fields.Char(
         help="For a single registrant: the value to search (prefilled from its identifiers)."
@@ -58,7 +59,13 @@ class IbrCheckWizard(models.TransientModel):
     )
     send_count = fields.Integer(string="Will Be Checked", compute="_compute_counts")
     skip_count = fields.Integer(string="Will Be Skipped", compute="_compute_counts")
+    count_summary = fields.Char(compute="_compute_counts")
     preview_note = fields.Char(compute="_compute_counts")
+
+    def _compute_has_ready_connection(self):
+        # the connection field's default and domain: a ready one the user may read
+        ready = bool(self.env["spp.dci.ibr.connection"].search_count([("is_ready", "=", True)]))
+        self.has_ready_connection = ready
 
     @api.depends("partner_ids", "selection_ids_json")
     def _compute_available_identifiers(self):
@@ -67,7 +74,9 @@ class IbrCheckWizard(models.TransientModel):
             wizard.partner_count = len(partners)
             types = _type_counts(partners)
             lines = [
-                self.env._("%(type)s: %(n)s registrant(s)", type=t, n=n)
+                self.env._("%(type)s: 1 registrant", type=t)
+                if n == 1
+                else self.env._("%(type)s: %(n)s registrants", type=t, n=n)
                 for t, n in sorted(types.items())
             ]
             if len(partners) > SAMPLE:
@@ -104,8 +113,19 @@ class IbrCheckWizard(models.TransientModel):
     def _compute_counts(self):
         for wizard in self:
             sent = len(wizard.line_ids.filtered("identifier_value"))
+            skipped = len(wizard.line_ids) - sent
             wizard.send_count = sent
-            wizard.skip_count = len(wizard.line_ids) - sent
+            wizard.skip_count = skipped
+            checked = (
+                self.env._("1 registrant will be checked")
+                if sent == 1
+                else self.env._("%(n)s registrants will be checked", n=sent)
+            )
+            wizard.count_summary = (
+                self.env._("%(checked)s, 1 skipped.", checked=checked)
+                if skipped == 1
+                else self.env._("%(checked)s, %(n)s skipped.", checked=checked, n=skipped)
+            )
             wizard.preview_note = (
                 self.env._(
                     "Counted among the first %(n)s of %(total)s registrants; the others are "

@@ -1,10 +1,18 @@
-/** The officer's path: a registrant → Check in IBR → the wizard lists what is
- * sent → Check → the batch's checks; then (after the send job ran) the result
- * with its match lines. Driven by tests/test_tours.py. */
+/** The officer's path: the IBR Checks app → Registrants → a registrant →
+ * Check in IBR → the wizard lists what is sent → Check → the batch's checks;
+ * then (after the send job ran) the result with its match lines. Driven by
+ * tests/test_tours.py. */
 import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_utils";
 
 registry.category("web_tour.tours").add("spp_dci_ibr_officer_check", {
     steps: () => [
+        ...stepUtils.goToAppSteps("spp_dci_client_ibr.menu_ibr_officer_root", "Open the IBR Checks app"),
+        {
+            content: "The app opens on the registrants; open one",
+            trigger: ".o_list_view .o_data_row:contains(Registrant One) .o_data_cell",
+            run: "click",
+        },
         {
             content: "Check the registrant in the IBR",
             trigger: ".o_form_view button[name='action_open_ibr_check_wizard']",
@@ -19,7 +27,7 @@ registry.category("web_tour.tours").add("spp_dci_ibr_officer_check", {
             trigger: ".modal .o_field_widget[name='line_ids'] .o_data_row:contains(1000000001)",
         },
         {
-            trigger: ".modal .o_field_widget[name='send_count']:contains(1)",
+            trigger: ".modal .o_field_widget[name='count_summary']:contains(1 registrant will be checked, 0 skipped.)",
         },
         {
             content: "Check",
@@ -28,7 +36,7 @@ registry.category("web_tour.tours").add("spp_dci_ibr_officer_check", {
         },
         {
             content: "The summary says what was queued",
-            trigger: ".o_notification:contains(1 check(s) queued, 0 registrant(s) skipped.)",
+            trigger: ".o_notification:contains(1 check queued, 0 registrants skipped.)",
         },
         {
             content: "The batch's check is listed, queued",
