@@ -298,24 +298,8 @@ class IbrSender(models.Model):
         """Fetch and validate this sender's JWKS; return its keys. Raises DCIError."""
         self.ensure_one()
         if not self.jwks_url:
-            raise DCIError(
-                self.env._(
-                    "No JWKS URL is configured: ask the IBR where it publishes its public "
-                    "keys (a JWKS URL), or paste its PEM public key instead."
-                )
-            )
-        policy = self._fetch_policy()
-        try:
-            document = fetch_json(self.jwks_url, policy)
-        except PrivateAddress as exc:  # the one refusal a setting lifts: name it
-            raise PrivateAddress(
-                self.env._(
-                    "%(reason)s; set the system parameter %(param)s to True to allow "
-                    "private addresses",
-                    reason=exc.message,
-                    param=PARAM_ALLOW_PRIVATE,
-                )
-            ) from None
+            raise KeyFormatError("no JWKS URL is configured")
+        document = fetch_json(self.jwks_url, self._fetch_policy())
         if not isinstance(document, dict):
             raise KeyFormatError("the JWKS is not a JSON object")
 
@@ -344,10 +328,29 @@ class IbrSender(models.Model):
             sender._store_keys(keys)
         return True
 
+    def _fetch_reason(self, exc):
+        """Why a fetch failed (a core error), with what to do where a setting or
+        the administrator can mend it, in the user's language."""
+        self.ensure_one()
+        if not self.jwks_url:
+            return self.env._(
+                "No JWKS URL is configured: ask the IBR where it publishes its public "
+                "keys (a JWKS URL), or paste its PEM public key instead."
+            )
+        if isinstance(exc, PrivateAddress):  # the one refusal a setting lifts: name it
+            return self.env._(
+                "%(reason)s; set the system parameter %(param)s to True to allow private addresses",
+                reason=exc.message,
+                param=PARAM_ALLOW_PRIVATE,
+            )
+        return exc.message
+
     def _fetch_failure(self, exc):
         self.ensure_one()
         return self.env._(
-            "Could not fetch the keys of %(name)s: %(reason)s", name=self.name, reason=exc.message
+            "Could not fetch the keys of %(name)s: %(reason)s",
+            name=self.name,
+            reason=self._fetch_reason(exc),
         )
 
     def _store_keys(self, keys):
@@ -397,7 +400,10 @@ class IbrSender(models.Model):
                 sender._store_keys(sender._fetch_keys())
             except DCIError as exc:
                 sender.write(
-                    {"last_key_fetch": fields.Datetime.now(), "last_fetch_error": exc.message}
+                    {
+                        "last_key_fetch": fields.Datetime.now(),
+                        "last_fetch_error": sender._fetch_reason(exc),
+                    }
                 )
                 failures.append(sender._fetch_failure(exc))
         if failures:
@@ -429,7 +435,12 @@ class IbrSender(models.Model):
         try:
             keys = self._fetch_keys()
         except DCIError as exc:
-            self.write({"last_key_fetch": fields.Datetime.now(), "last_fetch_error": exc.message})
+            self.write(
+                {
+                    "last_key_fetch": fields.Datetime.now(),
+                    "last_fetch_error": self._fetch_reason(exc),
+                }
+            )
             return None
         self._store_keys(keys)
         return self._get_key_set()
@@ -492,7 +503,9 @@ class IbrSender(models.Model):
                 with self.env.cr.savepoint():
                     sender._store_keys(sender._fetch_keys())
             except DCIError as exc:
-                sender.write({"last_fetch_error": exc.message, "key_refresh_due": False})
+                sender.write(
+                    {"last_fetch_error": sender._fetch_reason(exc), "key_refresh_due": False}
+                )
                 _logger.warning(
                     "IBR sender %s: key refresh failed: %s", sender.sender_id, exc.message
                 )
