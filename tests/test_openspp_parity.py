@@ -643,7 +643,7 @@ class TestOpenSppParity(IbrCase):
         self.env["ir.module.module"]._load_module_terms([MODULE], ["fr_FR"], overwrite=True)
         french = self.env(context=dict(self.env.context, lang="fr_FR"))
         action = french.ref(f"{MODULE}.action_dci_duplication_check")
-        self.assertEqual(action.name, "Vérifications de doublons DCI")
+        self.assertEqual(action.name, "Vérifications de doublons IBR")
         self.assertEqual(
             french["spp.dci.ibr.sender"]._fields["sender_id"].get_description(french)["string"],
             "Identifiant d'émetteur",

@@ -45,7 +45,7 @@ class TestReliabilityCommitted(SimulatorCommittedCase):
     label = "reliability"
     our_sender_id = "spmis.reliable"
     officer_login = "reliable_officer"
-    connection_vals = {"timeout": 1, "retry_first_delay": 1, "retry_max_attempts": 3}
+    connection_vals = {"timeout": 1, "retry_first_delay": 3, "retry_max_attempts": 3}
 
     def _queue(self, count):
         values = list(EXPECTED)
@@ -91,15 +91,15 @@ class TestReliabilityCommitted(SimulatorCommittedCase):
                 # a stalled acknowledgement: the IBR took the search; its answer is
                 # late enough (delay) for our resend to reach it, which it dedupes
                 self.sim.faults = FaultPlan.parse(
-                    f"{kind}=1,stall-seconds=2,retry-after=1,delay={int(kind == 'stall')},"
-                    "delay-seconds=4"
+                    f"{kind}=1,stall-seconds=2,retry-after=3,delay={int(kind == 'stall')},"
+                    "delay-seconds=8"
                 )
                 ids = self._queue(3)
                 with mute_logger(*QUIET):
                     self._run_job()  # the first try fails
                     [txn] = self._state_of(ids)[2]
                     self.assertEqual((txn["state"], txn["attempts"]), ("retrying", 1), kind)
-                    time.sleep(1.1)  # the back-off (at most 1 s), and Retry-After: 1
+                    time.sleep(3.1)  # the back-off (at most 3 s), and Retry-After: 3
                     self._run_job()
                     self._until_answered(ids)
                 states, values, [txn] = self._state_of(ids)

@@ -120,7 +120,7 @@ class TestScreens(IbrCase):
         self.assertEqual((user, kind), (self.officer, "simple_notification"))
         # French date order and the officer's time zone (18:42 in Paris)
         self.assertIn("04/12/2026 18:42", payload["title"])
-        self.assertIn("1 without match", payload["message"])
+        self.assertIn("1 sans correspondance", payload["message"])  # French, not English
 
     def test_a_notification_and_an_identifier_have_readable_names(self):
         note = self.env["spp.dci.ibr.notification"].create(
