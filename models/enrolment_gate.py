@@ -106,7 +106,7 @@ class EnrolmentGate(models.AbstractModel):
             .sudo()
             .create(
                 {
-                    "name": "Check beneficiaries in IBR",
+                    "name": self.env._("Check beneficiaries in IBR"),
                     "model_id": self.env["ir.model"]._get_id(PROGRAM),
                     "binding_model_id": self.env["ir.model"]._get_id(PROGRAM),
                     "binding_view_types": "form,list",
