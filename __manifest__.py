@@ -18,6 +18,7 @@
         "security/rules.xml",
         "data/ir_config_parameter.xml",
         "data/ir_cron.xml",
+        "data/ir_cron_guard.xml",
         "data/fastapi_endpoint.xml",
         "views/ibr_sender_views.xml",
         "views/ibr_connection_views.xml",
@@ -29,6 +30,7 @@
         "views/res_partner_views.xml",
         "wizards/check_wizard_views.xml",
         "views/menus.xml",
+        "views/clearance_views.xml",
     ],
     "demo": [
         "demo/ibr_demo_users.xml",

@@ -22,3 +22,5 @@ from . import (
 
 # more of the models above, one job a file (they _inherit them: imported after)
 from . import answer_watch, connection_test  # noqa: E402  isort:skip
+from . import auto_check, clearance, clearance_decision, connection_policy  # noqa: E402  isort:skip
+from . import enrolment_gate  # noqa: E402  isort:skip

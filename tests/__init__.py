@@ -1,10 +1,13 @@
 from . import (
     test_admin_experience,
+    test_auto_check,
     test_callback_api,
     test_callback_http,
+    test_clearance,
     test_concurrent_http,
     test_demo_data,
     test_duplication_check,
+    test_enrolment_gate,
     test_hostile_callbacks,
     test_ibr_operations,
     test_ibr_sender,

@@ -1,1 +1,1 @@
-from . import check_wizard
+from . import check_wizard, clearance_decision_wizard
