@@ -16,6 +16,7 @@ import json
 
 from odoo import api, fields, models
 
+from .check_request_tally import COUNTERS
 from .duplication_check import OPEN_STATES, RESULTS
 from .groups import PII_GROUP
 from .notify import notification
@@ -88,26 +89,10 @@ class CheckRequest(models.Model):
             )
 
     def _compute_progress(self):
-        checks = self.env["spp.dci.duplication.check"].sudo()
-        groups = checks._read_group(
-            [("request_id", "in", self.ids)], ["request_id", "state", "result"], ["__count"]
-        )
-        figures = {}
-        for request, state, result, count in groups:
-            mine = figures.setdefault(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
-            if state in OPEN_STATES:
-                mine["open"] += count
-            elif state == "failed":
-                mine["bad"] += count
-            else:
-                mine["done"] += count
-                mine["hit"] += count if result in ("possible_match", "confirmed_match") else 0
+        # the figures kept as the checks change (check_request_tally.py)
+        figures = self.env["spp.dci.check.request.tally"]._figures(self.ids)
         for request in self:
-            mine = figures.get(request.id, dict.fromkeys(("open", "done", "bad", "hit"), 0))
-            request.open_count = mine["open"]
-            request.completed_count = mine["done"]
-            request.failed_count = mine["bad"]
-            request.match_count = mine["hit"]
+            request.update(figures.get(request.id, dict.fromkeys(COUNTERS, 0)))
 
     @api.model
     def _queue(self, partners, identifier_type, connection, values=None):

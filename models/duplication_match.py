@@ -25,7 +25,7 @@ _TEXT_FIELDS = (
 class DuplicationMatch(models.Model):
     _name = "spp.dci.duplication.match"
     _description = "IBR Match (one enrolment the IBR returned)"
-    _order = "check_id desc, id"
+    _order = "check_date desc, id desc"  # newest first, read from the index below
     _rec_name = "programme_name"
 
     check_id = fields.Many2one(
@@ -54,6 +54,8 @@ class DuplicationMatch(models.Model):
     sex = fields.Char()
     birth_date = fields.Char()
     identifiers = fields.Char(string="Identifiers in the IBR")
+
+    _date_index = models.Index("(check_date DESC, id DESC)")
 
     @staticmethod
     def _vals(check, line):

@@ -1,5 +1,6 @@
 from . import (
     test_admin_experience,
+    test_attempts,
     test_callback_api,
     test_callback_http,
     test_concurrent_http,
