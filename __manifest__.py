@@ -35,6 +35,7 @@
         "demo/ibr_demo_registrants.xml",
         "demo/ibr_demo_connection.xml",
     ],
+    "pre_init_hook": "pre_init_hook",
     "assets": {
         "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],
     },

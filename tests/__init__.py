@@ -15,5 +15,6 @@ from . import (
     test_reliability,
     test_reliability_committed,
     test_security,
+    test_stored_data,
     test_tours,
 )
