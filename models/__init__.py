@@ -22,4 +22,4 @@ from . import (
 )
 
 # more of the models above, one job a file (they _inherit them: imported after)
-from . import answer_watch, attempt_chain, connection_test  # noqa: E402  isort:skip
+from . import answer_watch, attempt_chain, connection_test, retention  # noqa: E402  isort:skip

@@ -250,11 +250,17 @@ class DuplicationCheck(models.Model):
     _latest_index = models.Index("(check_date DESC, id DESC) WHERE is_latest IS TRUE")
     # the latest attempt of a registrant at a connection (a new check supersedes it)
     _latest_pair_index = models.Index("(partner_id, data_source_id) WHERE is_latest IS TRUE")
+    # the retention job's work: answers not minimised yet, earlier attempts
+    _unminimised_index = models.Index("(check_date) WHERE raw_response IS NOT NULL")
+    _superseded_index = models.Index("(check_date) WHERE is_latest IS NOT TRUE")
     _failure_index = models.Index(
         "(failure_kind, check_date DESC, id DESC) WHERE failure_kind IS NOT NULL"
     )
-    # an identifier searched exactly (the trigram index serves "contains")
-    _identifier_index = models.Index("(identifier_value)")
+    # an identifier searched exactly: the field's trigram index serves "=" and
+    # "contains" when pg_trgm is there; a btree serves "=" when it is not
+    _identifier_index = models.Index(
+        lambda registry: "" if registry.has_trigram else "(identifier_value)"
+    )
     # is a batch finished? (checked as its answers arrive): open checks by batch
     _open_by_request_index = models.Index(
         "(request_id) WHERE state IN ('ready', 'queued', 'checking')"

@@ -14,6 +14,7 @@ from . import (
     test_outbox,
     test_reliability,
     test_reliability_committed,
+    test_retention,
     test_security,
     test_stored_data,
     test_tours,
