@@ -63,7 +63,9 @@ class DuplicationCheckAttempts(models.Model):
                     ORDER BY c.partner_id, coalesce(c.data_source_id, 0), c.id DESC""",
                 (list(partners), list(sources)),
             )
-            latest = {(p, s): (check_id, attempt) for p, s, check_id, attempt in self.env.cr.fetchall()}
+            latest = {
+                (p, s): (check_id, attempt) for p, s, check_id, attempt in self.env.cr.fetchall()
+            }
         superseded = [check_id for check_id, _attempt in latest.values()]
         repeats = []  # (index, index of the new check it follows)
         new_index = {}

@@ -41,9 +41,7 @@ class TestAttempts(IbrCase):
             order="id",
         )
         index = {check.id: n for n, check in enumerate(checks)}
-        return [
-            (c.attempt, index.get(c.previous_check_id.id), c.is_latest) for c in checks
-        ]
+        return [(c.attempt, index.get(c.previous_check_id.id), c.is_latest) for c in checks]
 
     def assertSuperseded(self, partner, n, connection=None):
         expected = [(i + 1, i - 1 if i else None, i == n - 1) for i in range(n)]
@@ -61,8 +59,10 @@ class TestAttempts(IbrCase):
         self.check_in_ibr(self.partner)  # the wizard, through a batch
         self.assertSuperseded(self.partner, 2)
         # a large batch, expanded by the send job
-        request = self.env["spp.dci.check.request"].with_user(self.officer)._queue(
-            self.partner | self.partner2, "NID", self.connection
+        request = (
+            self.env["spp.dci.check.request"]
+            .with_user(self.officer)
+            ._queue(self.partner | self.partner2, "NID", self.connection)
         )
         self.assertEqual(request.check_count, 2)
         self.assertSuperseded(self.partner, 3)

@@ -85,7 +85,9 @@ class TestRetention(IbrCase):
             (waiting, False),
         ):
             raw, result, programmes = self.row(
-                "spp_dci_duplication_check", check.id, ("raw_response", "result", "matched_programs")
+                "spp_dci_duplication_check",
+                check.id,
+                ("raw_response", "result", "matched_programs"),
             )
             self.assertEqual(raw is None, minimised, check)
             self.assertEqual(programmes, "Grant")
@@ -121,7 +123,12 @@ class TestRetention(IbrCase):
                 {"connection_id": self.connection.id, "state": "sent"},
                 "create_date",
             ),
-            ("delivery log", "spp.dci.delivery.log", {"route": "on-search", "code": "e"}, "last_at"),
+            (
+                "delivery log",
+                "spp.dci.delivery.log",
+                {"route": "on-search", "code": "e"},
+                "last_at",
+            ),
         ):
             old, new = env[model].sudo().create([dict(vals), dict(vals)])
             self.age(old._table, old, 20, column)

@@ -65,7 +65,7 @@ class TestScreensReadIndexes(IbrCase):
         )
         cr.execute("ANALYZE spp_dci_duplication_check")
         cr.execute("ANALYZE spp_dci_duplication_match")
-        cls.value = "%010d" % partners[-1]
+        cls.value = f"{partners[-1]:010d}"
 
     def plan(self, model, domain, **kwargs):
         records = self.env[model].with_user(self.user)
@@ -118,14 +118,15 @@ class TestBatchFigures(IbrCase):
         checks = self.check_in_ibr(partners)
         request = checks.request_id
         figures = ["open_count", "completed_count", "failed_count", "match_count"]
-        self.assertEqual(request.read(figures)[0], {"id": request.id, **dict.fromkeys(figures, 0), "open_count": 2})
+        self.assertEqual(
+            request.read(figures)[0],
+            {"id": request.id, **dict.fromkeys(figures, 0), "open_count": 2},
+        )
         hit, miss = checks.sorted("id")
         hit.sudo().write({"state": "completed", "result": "confirmed_match"})
         miss.sudo().write({"state": "failed", "failure_kind": "no_answer"})
         request.invalidate_recordset()
-        self.assertEqual(
-            [request[name] for name in figures], [0, 1, 1, 1]
-        )
+        self.assertEqual([request[name] for name in figures], [0, 1, 1, 1])
         # a retry adds an attempt in progress; the failed one stays counted
         miss.action_retry()
         request.invalidate_recordset()
