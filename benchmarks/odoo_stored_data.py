@@ -492,22 +492,28 @@ def retention(pg, admin, ids):
     )[1]
     started = time.monotonic()
     with pg.cursor() as cr:
-        cr.execute("SELECT coalesce(max(id), 0) FROM ir_cron_progress")
-        before = cr.fetchone()[0]
         cr.execute("INSERT INTO ir_cron_trigger (cron_id, call_at) VALUES (%s, now())", (cron,))
     pg.commit()
-    while True:  # each run reports remaining=1 while it has work, 0 when it finds none
+    while True:  # until the job's own look-ups would find nothing left
         time.sleep(3)
         with pg.cursor() as cr:
-            cr.execute(
-                "SELECT remaining FROM ir_cron_progress WHERE cron_id = %s AND id > %s "
-                "ORDER BY id DESC LIMIT 1",
-                (cron, before),
-            )
-            row = cr.fetchone()
+            cr.execute(RETENTION_LEFT)
+            left = cr.fetchone()[0]
+            cr.execute("SELECT count(*) FROM ir_cron_trigger WHERE cron_id = %s", (cron,))
+            triggered = cr.fetchone()[0]
         pg.rollback()
-        if row and row[0] == 0:
+        if not left and not triggered:
+            time.sleep(3)  # the run's last chunks (logs) and its fold
             return time.monotonic() - started
+
+
+RETENTION_LEFT = """
+SELECT (SELECT count(*) FROM spp_dci_duplication_check
+         WHERE state IN ('completed', 'failed') AND (
+               (raw_response IS NOT NULL AND check_date < now() - interval '90 days')
+            OR (is_latest IS NOT TRUE AND check_date < now() - interval '180 days')))
+     + (SELECT count(*) FROM spp_dci_callback_orphan WHERE create_date < now() - interval '30 days')
+"""
 
 
 def start_server(args, dbs, logfile):

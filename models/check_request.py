@@ -35,7 +35,10 @@ class CheckRequest(models.Model):
         "spp.dci.ibr.connection", string="IBR Connection", required=True, readonly=True
     )
     company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
-    partner_ids_json = fields.Text(required=True, readonly=True, help="Registrant ids, in order.")
+    # the id lists are megabytes for a large batch: read only by the job (prefetch=False)
+    partner_ids_json = fields.Text(
+        required=True, readonly=True, prefetch=False, help="Registrant ids, in order."
+    )
     partner_count = fields.Integer(string="Registrants", readonly=True)
     expanded_count = fields.Integer(string="Registrants Done", readonly=True)
     check_count = fields.Integer(string="Checks Created", readonly=True)
@@ -43,11 +46,14 @@ class CheckRequest(models.Model):
         string="Skipped", readonly=True, help="Registrants without an identifier of this type."
     )
     values_json = fields.Text(
+        prefetch=False,
         readonly=True,
         groups=PII_GROUP,
         help="Identifier values the officer typed, by registrant id.",
     )
-    skipped_json = fields.Text(readonly=True, help="[registrant id, reason] of each skipped.")
+    skipped_json = fields.Text(
+        readonly=True, prefetch=False, help="[registrant id, reason] of each skipped."
+    )
     skipped_partner_ids = fields.Many2many(
         "res.partner", string="Skipped Registrants", compute="_compute_skipped"
     )

@@ -166,7 +166,8 @@ class DuplicationCheck(models.Model):
     check_date = fields.Datetime(default=fields.Datetime.now, readonly=True, copy=False)
     result = fields.Selection(RESULTS, readonly=True, copy=False)
     matched_programs = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
-    raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
+    # kilobytes per check, read by its form only: not loaded with every list page
+    raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False, prefetch=False)
     state = fields.Selection(
         STATES, default="ready", required=True, readonly=True, index=True, copy=False
     )
@@ -246,13 +247,16 @@ class DuplicationCheck(models.Model):
 
     _reference_id_unique = models.UniqueIndex("(reference_id) WHERE reference_id IS NOT NULL")
     _queue_index = models.Index("(id) WHERE state = 'queued'")
-    # the default list (filter "Latest Attempts", ``_order``): read in index order
-    _latest_index = models.Index("(check_date DESC, id DESC) WHERE is_latest IS TRUE")
+    # ``_order``: every list reads checks in this index's order; the default filter
+    # ("Latest Attempts") too (the newest checks are mostly latest), and the
+    # retention job finds old superseded attempts from its other end
+    _date_index = models.Index("(check_date DESC, id DESC)")
+    # "group by result" of the latest attempts, counted from the index alone
+    _latest_result_index = models.Index("(result, company_id) WHERE is_latest IS TRUE")
     # the latest attempt of a registrant at a connection (a new check supersedes it)
     _latest_pair_index = models.Index("(partner_id, data_source_id) WHERE is_latest IS TRUE")
-    # the retention job's work: answers not minimised yet, earlier attempts
+    # the retention job's work: answers not minimised yet
     _unminimised_index = models.Index("(check_date) WHERE raw_response IS NOT NULL")
-    _superseded_index = models.Index("(check_date) WHERE is_latest IS NOT TRUE")
     _failure_index = models.Index(
         "(failure_kind, check_date DESC, id DESC) WHERE failure_kind IS NOT NULL"
     )

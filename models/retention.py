@@ -141,7 +141,7 @@ class IbrRetention(models.AbstractModel):
     def _delete_earlier_attempts(self, limit):
         checks = self.env["spp.dci.duplication.check"].sudo()
         for connection_id, before in self._windows("keep_attempts_days"):
-            # served by the check's "superseded" partial index
+            # served by the check's date index, from its oldest end
             self.env.cr.execute(
                 """SELECT id FROM spp_dci_duplication_check
                     WHERE is_latest IS NOT TRUE AND check_date < %s AND data_source_id = %s

@@ -80,7 +80,8 @@ class TestScreensReadIndexes(IbrCase):
         table = "spp_dci_duplication_check"
         latest = [("is_latest", "=", True)]  # the action's default filter
         for name, domain, index in (
-            ("default list", latest, "latest_index"),
+            ("default list", latest, "check_date_index"),
+            ("all attempts", [], "check_date_index"),
             ("Answer Refused", [*latest, ("failure_kind", "=", "answer_refused")], None),
             ("exact identifier", [("identifier_value", "=", self.value)], None),
             ("registrant's latest", [*latest, ("partner_id", "=", 1)], None),
