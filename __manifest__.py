@@ -2,7 +2,7 @@
     "name": "DCI Client: Integrated Beneficiary Registry",
     "summary": "Check registrants against external IBRs over the SPDCI/DCI API "
     "(signed search, verified callbacks).",
-    "version": "19.0.2.5.0",
+    "version": "19.0.2.6.0",
     "license": "LGPL-3",
     "category": "OpenSPP/Integration",
     "development_status": "Beta",
@@ -37,6 +37,7 @@
         "demo/ibr_demo_registrants.xml",
         "demo/ibr_demo_connection.xml",
     ],
+    "pre_init_hook": "pre_init_hook",
     "assets": {
         "web.assets_backend": ["spp_dci_client_ibr/static/src/**/*"],
         "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],

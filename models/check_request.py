@@ -18,6 +18,7 @@ from odoo import api, fields, models
 from odoo.fields import Domain
 from odoo.tools import format_datetime
 
+from .check_request_tally import COUNTERS
 from .duplication_check import OPEN_STATES, RESULTS
 from .groups import PII_GROUP
 from .notify import notification
@@ -68,7 +69,10 @@ class CheckRequest(models.Model):
         "spp.dci.ibr.connection", string="IBR Connection", required=True, readonly=True
     )
     company_id = fields.Many2one(related="connection_id.company_id", store=True, index=True)
-    partner_ids_json = fields.Text(required=True, readonly=True, help="Registrant ids, in order.")
+    # the id lists are megabytes for a large batch: read only by the job (prefetch=False)
+    partner_ids_json = fields.Text(
+        required=True, readonly=True, prefetch=False, help="Registrant ids, in order."
+    )
     partner_count = fields.Integer(string="Registrants", readonly=True)
     expanded_count = fields.Integer(string="Registrants Done", readonly=True)
     check_count = fields.Integer(string="Checks Created", readonly=True)
@@ -76,11 +80,14 @@ class CheckRequest(models.Model):
         string="Skipped", readonly=True, help="Registrants without an identifier of this type."
     )
     values_json = fields.Text(
+        prefetch=False,
         readonly=True,
         groups=PII_GROUP,
         help="Identifier values the officer typed, by registrant id.",
     )
-    skipped_json = fields.Text(readonly=True, help="[registrant id, reason] of each skipped.")
+    skipped_json = fields.Text(
+        readonly=True, prefetch=False, help="[registrant id, reason] of each skipped."
+    )
     skipped_partner_ids = fields.Many2many(
         "res.partner", string="Skipped Registrants", compute="_compute_skipped"
     )
@@ -138,30 +145,29 @@ class CheckRequest(models.Model):
             )
 
     def _compute_progress(self):
-        checks = self.env["spp.dci.duplication.check"].sudo()
-        groups = checks._read_group(
-            [("request_id", "in", self.ids)], ["request_id", "state", "result"], ["__count"]
-        )
-        keys = ("open", "unsent", "done", "bad", "hit")
-        figures = {}
-        for request, state, result, count in groups:
-            mine = figures.setdefault(request.id, dict.fromkeys(keys, 0))
-            if state in OPEN_STATES:
-                mine["open"] += count
-                mine["unsent"] += count if state != "checking" else 0
-            elif state == "failed":
-                mine["bad"] += count
-            else:
-                mine["done"] += count
-                mine["hit"] += count if result in ("possible_match", "confirmed_match") else 0
+        # the figures kept as the checks change (check_request_tally.py)
+        figures = self.env["spp.dci.check.request.tally"]._figures(self.ids)
+        busy = [r.id for r in self if figures.get(r.id, {}).get("open_count")]
+        unsent = {}
+        if busy:  # only batches still in progress are asked which checks are not sent yet
+            groups = (
+                self.env["spp.dci.duplication.check"]
+                .sudo()
+                ._read_group(
+                    [("request_id", "in", busy), ("state", "in", ("ready", "queued"))],
+                    ["request_id"],
+                    ["__count"],
+                )
+            )
+            unsent = {request.id: count for request, count in groups}
         for request in self:
-            mine = figures.get(request.id, dict.fromkeys(keys, 0))
-            request.open_count = mine["open"]
-            request.completed_count = mine["done"]
-            request.failed_count = mine["bad"]
-            request.match_count = mine["hit"]
+            mine = figures.get(request.id, dict.fromkeys(COUNTERS, 0))
+            request.update(mine)
             request.progress = _progress(
-                request.state == "done", request.check_count, mine["open"], mine["unsent"]
+                request.state == "done",
+                request.check_count,
+                mine["open_count"],
+                unsent.get(request.id, 0),
             )
 
     def _search_progress(self, operator, value):

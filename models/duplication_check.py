@@ -71,6 +71,7 @@ FAILURES = [
     ("replaced", "Replaced by a new attempt"),
 ]
 OPEN_STATES = ("ready", "queued", "checking")
+MATCH_RESULTS = ("possible_match", "confirmed_match")
 # the views a check's new state shows in
 CHECK_VIEWS = ("spp.dci.duplication.check", "spp.dci.check.request", "res.partner")
 # Written only by the product's own paths (the send job, verified answers,
@@ -127,6 +128,17 @@ _CLEARED = {
 _QUIET_CREATE = {"mail_create_nolog": True, "mail_create_nosubscribe": True}
 
 
+def tally_of(state, result):
+    """What one check in ``state`` with ``result`` adds to its batch's figures
+    (in progress, completed, failed, match)."""
+    return (
+        int(state in OPEN_STATES),
+        int(state == "completed"),
+        int(state == "failed"),
+        int(state == "completed" and result in MATCH_RESULTS),
+    )
+
+
 class DuplicationCheck(models.Model):
     _name = "spp.dci.duplication.check"
     _description = "IBR Duplication Check"
@@ -153,11 +165,12 @@ class DuplicationCheck(models.Model):
         help="The connection's company: only its users see the check.",
     )
     identifier_type = fields.Char(required=True, help="e.g. NID, UIN, BRN")
-    identifier_value = fields.Char(required=True, groups=PII_GROUP)
+    identifier_value = fields.Char(required=True, groups=PII_GROUP, index="trigram")
     check_date = fields.Datetime(default=fields.Datetime.now, readonly=True, copy=False)
     result = fields.Selection(RESULTS, readonly=True, copy=False)
     matched_programs = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
-    raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False)
+    # kilobytes per check, read by its form only: not loaded with every list page
+    raw_response = fields.Text(readonly=True, groups=PII_GROUP, copy=False, prefetch=False)
     state = fields.Selection(
         STATES, default="ready", required=True, readonly=True, index=True, copy=False
     )
@@ -233,12 +246,28 @@ class DuplicationCheck(models.Model):
         ondelete="set null",
     )
     attempt = fields.Integer(default=1, readonly=True, copy=False)
-    is_latest = fields.Boolean(
-        string="Latest Attempt", default=True, readonly=True, copy=False, index=True
-    )
+    is_latest = fields.Boolean(string="Latest Attempt", default=True, readonly=True, copy=False)
 
     _reference_id_unique = models.UniqueIndex("(reference_id) WHERE reference_id IS NOT NULL")
     _queue_index = models.Index("(id) WHERE state = 'queued'")
+    # ``_order``: every list reads checks in this index's order; the default filter
+    # ("Latest Attempts") too (the newest checks are mostly latest), and the
+    # retention job finds old superseded attempts from its other end
+    _date_index = models.Index("(check_date DESC, id DESC)")
+    # "group by result" of the latest attempts, counted from the index alone
+    _latest_result_index = models.Index("(result, company_id) WHERE is_latest IS TRUE")
+    # the latest attempt of a registrant at a connection (a new check supersedes it)
+    _latest_pair_index = models.Index("(partner_id, data_source_id) WHERE is_latest IS TRUE")
+    # the retention job's work: answers not minimised yet
+    _unminimised_index = models.Index("(check_date) WHERE raw_response IS NOT NULL")
+    _failure_index = models.Index(
+        "(failure_kind, check_date DESC, id DESC) WHERE failure_kind IS NOT NULL"
+    )
+    # an identifier searched exactly: the field's trigram index serves "=" and
+    # "contains" when pg_trgm is there; a btree serves "=" when it is not
+    _identifier_index = models.Index(
+        lambda registry: "" if registry.has_trigram else "(identifier_value)"
+    )
     # is a batch finished? (checked as its answers arrive): open checks by batch
     _open_by_request_index = models.Index(
         "(request_id) WHERE state IN ('ready', 'queued', 'checking')"
@@ -302,7 +331,16 @@ class DuplicationCheck(models.Model):
                 if not (key.startswith("default_") and key[8:] in RESULT_FIELDS)
             }
             self = self.with_env(self.env(context=context))
-        return super(DuplicationCheck, self.with_context(**_QUIET_CREATE)).create(vals_list)
+        vals_list = [dict(vals) for vals in vals_list]  # the caller's dicts stay as they were
+        superseded, repeats = self._chain_attempts(vals_list)
+        checks = super(DuplicationCheck, self.with_context(**_QUIET_CREATE)).create(vals_list)
+        for index, previous in repeats:  # one pair twice in one batch (rare)
+            checks[index].sudo().previous_check_id = checks[previous]
+            superseded.append(checks[previous].id)
+        if superseded:
+            self.browse(superseded).sudo().write({"is_latest": False})
+        self.env["spp.dci.check.request.tally"]._add(checks._batch_shares())
+        return checks
 
     def write(self, vals):
         if not self.env.su:
@@ -314,7 +352,28 @@ class DuplicationCheck(models.Model):
                         "it was sent with: use Retry or Run Again to ask again."
                     )
                 )
-        return super().write(vals)
+        counted = self.filtered("request_id") if {"state", "result"} & vals.keys() else None
+        before = counted._batch_shares() if counted else {}
+        result = super().write(vals)
+        if counted:
+            after = counted._batch_shares()
+            self.env["spp.dci.check.request.tally"]._add(
+                {
+                    rid: tuple(a - b for a, b in zip(share, before[rid], strict=True))
+                    for rid, share in after.items()
+                }
+            )
+        return result
+
+    def _batch_shares(self):
+        """``{batch id: (open, completed, failed, match)}``: what these checks
+        add to their batches' figures, as they are now."""
+        shares = {}
+        for check in self.sudo().filtered("request_id"):
+            total = shares.get(check.request_id.id, (0, 0, 0, 0))
+            share = tally_of(check.state, check.result)
+            shares[check.request_id.id] = tuple(t + s for t, s in zip(total, share, strict=True))
+        return shares
 
     def _refuse_result_fields(self, vals):
         written = RESULT_FIELDS.intersection(vals)
@@ -373,7 +432,7 @@ class DuplicationCheck(models.Model):
 
     def _new_attempts(self):
         """A new ``ready`` check repeating each of these (same registrant,
-        identifier and connection); these are no longer the latest attempts."""
+        identifier and connection); creating it supersedes the latest attempt."""
         # superuser: the chain fields are the product's, and the identifier value
         # may be hidden from the caller
         source = self.sudo()
@@ -385,13 +444,10 @@ class DuplicationCheck(models.Model):
                     "identifier_value": check.identifier_value,
                     "data_source_id": check.data_source_id.id,
                     "request_id": check.request_id.id,
-                    "previous_check_id": check.id,
-                    "attempt": check.attempt + 1,
                 }
                 for check in source
             ]
         )
-        source.write({"is_latest": False})
         return attempts.with_env(self.env)
 
     def _open(self):

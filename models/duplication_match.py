@@ -35,7 +35,7 @@ def _iso_date(text):
 class DuplicationMatch(models.Model):
     _name = "spp.dci.duplication.match"
     _description = "IBR Match (one enrolment the IBR returned)"
-    _order = "check_id desc, id"
+    _order = "check_date desc, id desc"  # newest first, read from the index below
     _rec_name = "programme_name"
 
     check_id = fields.Many2one(
@@ -75,6 +75,8 @@ class DuplicationMatch(models.Model):
             line.enrolled_on = _iso_date(line.enrolment_date)
             line.ended_on = _iso_date(line.end_date)
             line.born_on = _iso_date(line.birth_date)
+
+    _date_index = models.Index("(check_date DESC, id DESC)")
 
     @staticmethod
     def _vals(check, line):

@@ -1,5 +1,6 @@
 from . import (
     test_admin_experience,
+    test_attempts,
     test_auto_check,
     test_callback_api,
     test_callback_http,
@@ -16,7 +17,9 @@ from . import (
     test_outbox,
     test_reliability,
     test_reliability_committed,
+    test_retention,
     test_screens,
     test_security,
+    test_stored_data,
     test_tours,
 )

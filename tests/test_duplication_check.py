@@ -356,7 +356,7 @@ class TestDuplicationCheck(IbrCase):
         self.assertEqual(check.state, "completed")
         with self.assertRaises(UserError):
             check.action_run_check()
-        failed = self.make_check()
+        failed = self.make_check(self.partner2)
         self.run_with(failed, mode="sync", failures=["http-500"])
         with self.assertRaises(UserError):
             failed.action_run_check()
@@ -399,8 +399,9 @@ class TestDuplicationCheck(IbrCase):
         # a queued check goes back to ready: nothing was sent, nothing to keep
         queued = self.make_check()
         queued.action_run_check()
+        attempt = queued.attempt
         self.assertIs(queued.action_reset_to_draft(), True)
-        self.assertEqual((queued.state, queued.attempt), ("ready", 1))
+        self.assertEqual((queued.state, queued.attempt, queued.is_latest), ("ready", attempt, True))
 
     def test_enrolled_precheck_completes_only_what_the_search_would_say(self):
         self.connection.use_enrolled_precheck = True
