@@ -21,4 +21,4 @@ from . import (
 )
 
 # more of the models above, one job a file (they _inherit them: imported after)
-from . import answer_watch, connection_test  # noqa: E402  isort:skip
+from . import answer_watch, connection_encryption, connection_test  # noqa: E402  isort:skip
