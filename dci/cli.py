@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from . import messages
+from . import jwe, messages
 from .auth import BearerToken, ClientCredentials
 from .client import IbrClient
 from .errors import DCIError
@@ -38,7 +38,7 @@ from .inbound import parse_body
 from .interpret import interpret_item
 from .keys import KeySet, SigningKey, public_key_from_pem
 from .listener import ALL_ROUTES, CallbackListener
-from .netguard import FetchPolicy, read_capped
+from .netguard import FetchPolicy, fetch_json, read_capped
 from .signatures import verify_signature
 from .simulator import FAILURES, Dataset, IbrSimulator
 from .simulator.faults import FAULT_KINDS, FaultPlan
@@ -196,9 +196,18 @@ def _auth(args):
 
 def _connect(stack, args, key, **simulator_options):
     """``(simulator or None, registry keys, client)``: the built-in simulator
-    unless ``--registry`` is given."""
+    unless ``--registry`` is given. With ``--encrypt`` every message both ways
+    is encrypted (ours to the registry's ``use: enc`` key, its to a key of ours
+    made for this run)."""
     registry, sim = args.registry, None
+    ours = jwe.EncryptionKey.generate(CLI_SENDER_ID) if args.encrypt else None
     if not registry:
+        if ours is not None:
+            simulator_options.update(
+                require_encryption=True,
+                encrypt_answers=True,
+                client_encryption_key=ours.recipient(),
+            )
         sim = stack.enter_context(
             IbrSimulator(
                 algorithm=args.algorithm, client_jwks=KeySet([key.public]), **simulator_options
@@ -206,7 +215,17 @@ def _connect(stack, args, key, **simulator_options):
         )
         registry = sim.url
         _say(f"started the built-in IBR simulator at {registry}")
-    keys = _registry_keys(args.jwks or registry.rstrip("/") + "/.well-known/jwks.json")
+    jwks_url = args.jwks or registry.rstrip("/") + "/.well-known/jwks.json"
+    keys = _registry_keys(jwks_url)
+    encryption = {}
+    if ours is not None:
+        recipient = jwe.recipient_from_jwks(fetch_json(jwks_url, LOCAL_FETCH))
+        _say(f"encrypting to the registry's key {recipient.kid} ({recipient.alg})")
+        encryption = {
+            "encrypt_to": recipient,
+            "decryption_keys": [ours],
+            "require_encryption": True,
+        }
     client = IbrClient(
         registry,
         key,
@@ -216,6 +235,7 @@ def _connect(stack, args, key, **simulator_options):
         ibr_keys=keys if len(keys) else None,
         timeout=(5, args.timeout),
         allow_unsigned=args.allow_unsigned,
+        **encryption,
     )
     return sim, keys, client
 
@@ -263,6 +283,8 @@ def _run_async(stack, client, keys, batches, results, args):
             allow_unsigned=args.allow_unsigned,
             on_accept=lambda accepted: results.apply(accepted.message),
             on_refuse=on_refuse,
+            decryption_keys=client.decryption_keys,
+            require_encryption=client.require_encryption,
         )
     )
     for number, batch in enumerate(batches, 1):
@@ -312,7 +334,7 @@ class _Inbox:
         self.queue = queue.Queue()
         self.refused = []
 
-    def listener(self, keys, args):
+    def listener(self, keys, args, client):
         return CallbackListener(
             TrustedKeys(keys),
             our_id=CLI_SENDER_ID,
@@ -320,6 +342,8 @@ class _Inbox:
             on_accept=self.queue.put,
             on_refuse=self._refuse,
             routes=ALL_ROUTES,
+            decryption_keys=client.decryption_keys,
+            require_encryption=client.require_encryption,
         )
 
     def _refuse(self, error):
@@ -378,7 +402,7 @@ def cmd_subscribe(args):
     inbox = _Inbox()
     with ExitStack() as stack:
         sim, keys, client = _connect(stack, args, key)
-        listener = stack.enter_context(inbox.listener(keys, args))
+        listener = stack.enter_context(inbox.listener(keys, args, client))
         queries = [messages.SearchQuery(messages.new_id(), t, v) for t, v in pairs]
         submission = client.subscribe(queries, sender_uri=listener.url_for("/on-subscribe"))
         _say(f"subscribe sent, correlation id {submission.correlation_id}")
@@ -418,7 +442,7 @@ def cmd_unsubscribe(args):
     inbox = _Inbox()
     with ExitStack() as stack:
         _sim, keys, client = _connect(stack, args, key)
-        listener = stack.enter_context(inbox.listener(keys, args))
+        listener = stack.enter_context(inbox.listener(keys, args, client))
         submission = client.unsubscribe(args.code, sender_uri=listener.url_for("/on-unsubscribe"))
         _say(f"unsubscribe sent, correlation id {submission.correlation_id}")
         answer = inbox.wait("on-unsubscribe", submission.transaction_id, args.timeout)
@@ -543,6 +567,9 @@ def cmd_simulate(args):
         callback_hosts=args.allow_callback_host or (),
         dataset=dataset,
         faults=args.faults,
+        encryption=args.encryption,
+        require_encryption=args.require_encryption,
+        encrypt_answers=args.encrypt_answers,
     ) as sim:
         if args.client_jwks and not len(sim.client_keys):
             _say(_no_client_key_warning(sim.client_trust))
@@ -572,6 +599,11 @@ def _simulator_banner(sim, args):
             f"sender id: {sim.sender_id}",
             f"JWKS URL: {sim.jwks_url}",
             f"signing key: {sim.signing_key.kid} ({kept})",
+            *(
+                [f"encryption key: {sim.encryption_key.kid} ({sim.encryption_key.alg})"]
+                if sim.encryption_key
+                else []
+            ),
             f"client requests: {checked}",
             *([sim.faults.describe()] if sim.faults else []),
             "",
@@ -618,6 +650,11 @@ def _sending_options():
         "--client-secret", help="OAuth2 client secret (prefer DCI_OAUTH_CLIENT_SECRET)"
     )
     sending.add_argument("--oauth-scope", help="OAuth2 scope (or DCI_OAUTH_SCOPE)")
+    sending.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="encrypt every message to the registry's use=enc key and require encrypted answers",
+    )
     return sending
 
 
@@ -727,6 +764,21 @@ def build_parser():
         "kind, e.g. seed=7,drop=0.02,reset=0.05 (kinds: "
         + ", ".join(FAULT_KINDS)
         + "; timings: delay-seconds=S, stall-seconds=S, retry-after=S)",
+    )
+    simulate.add_argument(
+        "--encryption",
+        choices=jwe.ALGORITHMS,
+        help="have an encryption key (published with use=enc) and open encrypted requests",
+    )
+    simulate.add_argument(
+        "--require-encryption",
+        action="store_true",
+        help="refuse plain requests (err.encryption.invalid); implies --encryption RSA-OAEP-256",
+    )
+    simulate.add_argument(
+        "--encrypt-answers",
+        action="store_true",
+        help="encrypt callbacks and sync answers to the use=enc key of --client-jwks",
     )
     simulate.set_defaults(run=cmd_simulate)
     return parser

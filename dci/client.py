@@ -17,9 +17,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import jsontext, messages
+from . import jsontext, jwe, messages
 from .errors import (
     ConfigurationError,
+    EncryptionInvalid,
     EnvelopeError,
     PeerRejected,
     PeerServerError,
@@ -102,6 +103,10 @@ class IbrClient:
     Synchronous calls need ``ibr_keys`` (the IBR's :class:`~dci.keys.KeySet`)
     to verify the answers, unless ``allow_unsigned=True`` (development only:
     unsigned answers are then taken, signed ones still verified).
+
+    With ``encrypt_to`` (the IBR's :class:`~dci.jwe.RecipientKey`) every
+    message is encrypted to it, then signed; ``decryption_keys`` (ours) open
+    encrypted answers, and ``require_encryption`` refuses plain ones.
     """
 
     def __init__(
@@ -120,6 +125,9 @@ class IbrClient:
         replay_guard=None,
         allow_unsigned=False,
         max_answer_bytes=MAX_BODY_BYTES,
+        encrypt_to=None,
+        decryption_keys=(),
+        require_encryption=False,
     ):
         self.base_url = base_url.rstrip("/")
         self.signing_key = signing_key
@@ -134,6 +142,9 @@ class IbrClient:
         self.replay_guard = replay_guard or InMemoryReplayGuard()
         self.allow_unsigned = allow_unsigned
         self.max_answer_bytes = max_answer_bytes
+        self.encrypt_to = encrypt_to
+        self.decryption_keys = tuple(decryption_keys)
+        self.require_encryption = require_encryption
 
     def max_post_seconds(self):
         """The longest one POST of this client may take (see :meth:`post_seconds`)."""
@@ -162,6 +173,14 @@ class IbrClient:
             receiver_id=self.receiver_id,
             sender_uri=sender_uri,
         )
+        return self._seal(header, message)
+
+    def _seal(self, header, message):
+        """The signed envelope; encrypted first when the IBR wants it (the
+        signature then covers the encrypted message, as sent)."""
+        if self.encrypt_to is not None:
+            header = dict(header, is_msg_encrypted=True)
+            message = jwe.encrypt(message, self.encrypt_to)
         return sign_envelope(header, message, self.signing_key)
 
     def subscribe_envelope(self, queries, *, sender_uri, transaction_id=None):
@@ -190,7 +209,7 @@ class IbrClient:
         message = messages.enrollment_updates_request(
             transaction_id or messages.new_id(), beneficiaries
         )
-        return sign_envelope(header, message, self.signing_key)
+        return self._seal(header, message)
 
     def search_envelope(self, queries, *, transaction_id=None, sender_uri=None, page_size=None):
         message = messages.search_request(
@@ -205,32 +224,29 @@ class IbrClient:
 
     def search(self, queries, *, sender_uri, transaction_id=None, page_size=None):
         """POST ``/registry/search``; return the :class:`Submission` once acknowledged."""
+        transaction_id = transaction_id or messages.new_id()
         envelope = self.search_envelope(
             queries, transaction_id=transaction_id, sender_uri=sender_uri, page_size=page_size
         )
-        ack = self._ack(self._post("/registry/search", envelope))
-        return Submission(
-            envelope["message"]["transaction_id"],
-            envelope["header"]["message_id"],
-            ack.message.correlation_id,
-            ack,
-        )
+        return self._submit("/registry/search", envelope, transaction_id)
 
     def subscribe(self, queries, *, sender_uri, transaction_id=None):
         """POST ``/registry/subscribe`` (one item per :class:`~dci.messages.SearchQuery`,
         its ``reference_id`` ours); the IBR answers with ``on-subscribe`` at ``sender_uri``."""
+        transaction_id = transaction_id or messages.new_id()
         envelope = self.subscribe_envelope(
             queries, sender_uri=sender_uri, transaction_id=transaction_id
         )
-        return self._submit("/registry/subscribe", envelope)
+        return self._submit("/registry/subscribe", envelope, transaction_id)
 
     def unsubscribe(self, codes, *, sender_uri, transaction_id=None):
         """POST ``/registry/unsubscribe`` for the IBR's subscription ``codes``;
         the IBR answers with ``on-unsubscribe`` at ``sender_uri``."""
+        transaction_id = transaction_id or messages.new_id()
         envelope = self.unsubscribe_envelope(
             codes, sender_uri=sender_uri, transaction_id=transaction_id
         )
-        return self._submit("/registry/unsubscribe", envelope)
+        return self._submit("/registry/unsubscribe", envelope, transaction_id)
 
     def request_txn_status(
         self, transaction_id, *, sender_uri, correlation_id=None, request_id=None
@@ -240,34 +256,41 @@ class IbrClient:
         carries the status request's own transaction id: ``request_id``, or a
         fresh one (give it to record it before the IBR can answer)."""
         by = "correlation_id" if correlation_id else "transaction_id"
+        request_id = request_id or messages.new_id()
         envelope = self.txn_status_envelope(
             correlation_id or transaction_id, by=by, sender_uri=sender_uri, request_id=request_id
         )
-        return self._submit("/registry/txn/status", envelope)
+        return self._submit("/registry/txn/status", envelope, request_id)
 
     def enrollment_updates(self, beneficiaries, *, transaction_id=None):
         """POST ``/registry/sync/enrollment/updates``: report our enrolled beneficiaries
         (spec ``Beneficiary`` records); return the IBR's verified answer."""
         self._check_can_verify()
+        transaction_id = transaction_id or messages.new_id()
         envelope = self.enrollment_updates_envelope(beneficiaries, transaction_id=transaction_id)
         return self._sync(
-            "/registry/sync/enrollment/updates", envelope, "on-notify", EnrollmentUpdatesResponse
+            "/registry/sync/enrollment/updates",
+            envelope,
+            "on-notify",
+            EnrollmentUpdatesResponse,
+            transaction_id,
         )
 
-    def _submit(self, path, envelope):
+    def _submit(self, path, envelope, transaction_id):
+        # the transaction id is passed: an encrypted envelope does not show it
         ack = self._ack(self._post(path, envelope))
         return Submission(
-            envelope["message"]["transaction_id"],
-            envelope["header"]["message_id"],
-            ack.message.correlation_id,
-            ack,
+            transaction_id, envelope["header"]["message_id"], ack.message.correlation_id, ack
         )
 
     def sync_search(self, queries, *, transaction_id=None, page_size=None):
         """POST ``/registry/sync/search``; return the answer as a :class:`SyncAnswer`."""
         self._check_can_verify()
+        transaction_id = transaction_id or messages.new_id()
         envelope = self.search_envelope(queries, transaction_id=transaction_id, page_size=page_size)
-        return self._sync("/registry/sync/search", envelope, "on-search", SearchResponse)
+        return self._sync(
+            "/registry/sync/search", envelope, "on-search", SearchResponse, transaction_id
+        )
 
     def enrolled(self, identifier_type, identifier_value, *, transaction_id=None):
         """POST ``/registry/sync/enrolled`` for one person.
@@ -285,7 +308,13 @@ class IbrClient:
             },
         }
         envelope = self.build("search", message, total_count=1)
-        return self._sync("/registry/sync/enrolled", envelope, "on-search", EnrolledResponse)
+        return self._sync(
+            "/registry/sync/enrolled",
+            envelope,
+            "on-search",
+            EnrolledResponse,
+            message["transaction_id"],
+        )
 
     def txn_status(self, transaction_id, *, correlation_id=None):
         """POST ``/registry/sync/txn/status`` for one of our transactions."""
@@ -301,7 +330,13 @@ class IbrClient:
             },
         }
         envelope = self.build("txn-status", message, total_count=1)
-        return self._sync("/registry/sync/txn/status", envelope, "txn-on-status", TxnStatusResponse)
+        return self._sync(
+            "/registry/sync/txn/status",
+            envelope,
+            "txn-on-status",
+            TxnStatusResponse,
+            message["transaction_id"],
+        )
 
     # -- plumbing ---------------------------------------------------------
 
@@ -374,7 +409,7 @@ class IbrClient:
             self._ack(content)  # ERR and NACK raise PeerRejected
             raise EnvelopeError("the IBR acknowledged but sent no synchronous answer")
 
-    def _sync(self, path, envelope, action, model):
+    def _sync(self, path, envelope, action, model, ours):
         content = self._post(path, envelope)
         try:
             accepted = accept(
@@ -387,7 +422,11 @@ class IbrClient:
                 policy=self.policy,
                 allow_unsigned=self.allow_unsigned,
                 max_bytes=self.max_answer_bytes,
+                decryption_keys=self.decryption_keys,
+                require_encryption=self.require_encryption,
             )
+        except EncryptionInvalid:
+            raise  # its own code: the IBR's encryption, not its answer's form, is wrong
         except EnvelopeError as exc:
             self._refuse_if_ack(content)  # an acknowledgement instead of an answer says why
             raise UnreadableAnswer(exc.message) from None
@@ -399,7 +438,6 @@ class IbrClient:
                 header.status_reason_message or "the IBR rejected the request",
                 code=header.status_reason_code,
             )
-        ours = envelope["message"]["transaction_id"]
         if accepted.message.transaction_id != ours:
             raise EnvelopeError("the IBR's answer is not for our transaction")
         return SyncAnswer(

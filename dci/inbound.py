@@ -6,11 +6,14 @@ that a forgery costs little and nothing is remembered for a message that is
 later refused:
 
 1. the body: size cap, a JSON object (the parser's own recursion bound);
-2. the header: shape, ``action``, version, ``receiver_id``, no encryption;
-3. the signature: trusted sender, key by kid (one refresh on unknown kid);
-4. the message: bounded nesting and shape for that action (the walks over a
+2. the header: shape, ``action``, version, ``receiver_id``, and encryption
+   when the sender must encrypt;
+3. the signature: trusted sender, key by kid (one refresh on unknown kid),
+   over the message as sent (encrypted, when it is);
+4. decryption with our key (by ``kid``), for an encrypted message;
+5. the message: bounded nesting and shape for that action (the walks over a
    large message, paid only for an authentic one);
-5. the replay guard: new, duplicate (ack, do nothing) or replay (refuse).
+6. the replay guard: new, duplicate (ack, do nothing) or replay (refuse).
 
 Whatever the bytes, the outcome is :class:`Accepted` or a
 :class:`~dci.errors.DCIError`.
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from . import jsontext
+from . import jsontext, jwe
 from .canonical import digest
 from .cavage import SignatureParams
 from .errors import (
@@ -72,6 +75,7 @@ class Accepted:
     sender_id: str
     signature: VerifiedSignature | None  # None only in development mode
     delivery: str  # replay.NEW or replay.DUPLICATE
+    encrypted: bool = False  # the message came encrypted (``envelope`` keeps it so)
 
     @property
     def is_duplicate(self):
@@ -159,8 +163,10 @@ def _check_header(header, action, our_id):
         ours = {our_id} if isinstance(our_id, str) else set(our_id)
         if ours and header.receiver_id not in ours:
             raise ReceiverInvalid(f"message is addressed to {header.receiver_id!r}")
-    if header.is_msg_encrypted:
-        raise EncryptionInvalid("encrypted messages are not supported yet")
+
+
+def _per_sender(value, sender_id):
+    return value(sender_id) if callable(value) else value
 
 
 def accept(
@@ -175,6 +181,8 @@ def accept(
     allow_unsigned=False,
     callback=True,
     max_bytes=MAX_BODY_BYTES,
+    decryption_keys=(),
+    require_encryption=False,
 ):
     """Run every inbound check on ``raw`` (bytes) and return :class:`Accepted`.
 
@@ -182,7 +190,10 @@ def accept(
     reports a rejection (``status: rjct``). ``our_id`` is our receiver id (or a
     collection of them); ``callback`` picks the header schema (``"auto"``: the
     callback header for :data:`CALLBACK_HEADER_ACTIONS`, otherwise by the
-    presence of ``status``). Raises a :class:`~dci.errors.DCIError`.
+    presence of ``status``). ``decryption_keys`` are our
+    :class:`~dci.jwe.EncryptionKey` objects, ``require_encryption`` refuses a
+    plain message; either may be a function of the (trusted) sender id.
+    Raises a :class:`~dci.errors.DCIError`.
     """
     policy = policy or SignaturePolicy()
     envelope = parse_body(raw, max_bytes=max_bytes, max_depth=None)
@@ -197,6 +208,9 @@ def accept(
         raise SenderInvalid("the message names no sender")
     keys = trust.keys_for(sender_id)
     content = envelope.get("message", {})
+    encrypted = header.is_msg_encrypted
+    if not encrypted and content and _per_sender(require_encryption, sender_id):
+        raise EncryptionInvalid("this sender must encrypt its messages (is_msg_encrypted)")
     if is_unsigned(signature):
         if not allow_unsigned:
             raise SignatureMissing()
@@ -211,11 +225,13 @@ def accept(
         content_digest = verified.digest
         keep_until = policy.clock() + policy.max_lifetime + policy.skew
 
+    if encrypted:  # after the signature: a forgery costs no decryption
+        content = jwe.decrypt(content, _per_sender(decryption_keys, sender_id) or ())
     message = None
     if content or getattr(header, "status", "succ") != "rjct":
         message = validate(message_model, content, "message")
     delivery = replay_guard.register(sender_id, header.message_id, content_digest, keep_until)
-    return Accepted(envelope, header, message, sender_id, verified, delivery)
+    return Accepted(envelope, header, message, sender_id, verified, delivery, encrypted)
 
 
 def _check_depth(envelope):

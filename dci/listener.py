@@ -4,6 +4,7 @@ Each POST runs through :func:`dci.inbound.accept` with the action and
 message schema of its path (``routes``; by default only ``/on-search``);
 accepted messages are handed to ``on_accept``, refused ones to ``on_refuse``
 with the error, and the peer gets the matching ACK or ERR acknowledgement.
+Encrypted callbacks are opened with ``decryption_keys``.
 """
 
 import threading
@@ -36,6 +37,8 @@ class CallbackListener:
         host="127.0.0.1",
         port=0,
         routes=None,
+        decryption_keys=(),
+        require_encryption=False,
     ):
         self.trust = trust
         self.our_id = our_id
@@ -45,6 +48,8 @@ class CallbackListener:
         self.policy = policy
         self.guard = InMemoryReplayGuard()
         self.routes = dict(routes or SEARCH_ROUTES)
+        self.decryption_keys = tuple(decryption_keys)
+        self.require_encryption = require_encryption
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
@@ -72,6 +77,8 @@ class CallbackListener:
                 policy=self.policy,
                 allow_unsigned=self.allow_unsigned,
                 callback="auto",
+                decryption_keys=self.decryption_keys,
+                require_encryption=self.require_encryption,
             )
         except DCIError as exc:
             self.on_refuse(exc)

@@ -131,6 +131,8 @@ class DciCallbackService(models.AbstractModel):
         (its own connections' checks and subscriptions), not by the rights of
         the technical user the request runs as."""
         trust = OdooTrustStore(self.env, authorization)
+        # decryption is one more step of the one inbound path, after verification
+        decryption_keys, must_encrypt = self.env["spp.dci.ibr.connection"]._inbound_encryption()
         try:
             with self.env.cr.savepoint():
                 accepted = accept(
@@ -144,6 +146,8 @@ class DciCallbackService(models.AbstractModel):
                     allow_unsigned=self._allow_unsigned(),
                     callback="auto",
                     max_bytes=self.max_body_bytes(),
+                    decryption_keys=decryption_keys,
+                    require_encryption=must_encrypt,
                 )
                 if not accepted.is_duplicate:
                     sender = trust.sender(accepted.sender_id).sudo()

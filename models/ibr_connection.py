@@ -312,6 +312,10 @@ class IbrConnection(models.Model):
         "ibr_sender_id.public_key",
         "ibr_sender_id.algorithm",
         "ibr_sender_id.key_ids.state",
+        "is_msg_encrypted",
+        "encryption_kid",
+        "encryption_private_key",
+        "ibr_sender_id.encryption_jwk",
     )
     def _compute_readiness(self):
         for conn in self:
@@ -340,7 +344,12 @@ class IbrConnection(models.Model):
         problems = []
         if not self.active:
             problems.append((self.env._("it is archived"), self.env._("unarchive it")))
-        return problems + self._signing_problems() + self._sender_problems()
+        return (
+            problems
+            + self._signing_problems()
+            + self._sender_problems()
+            + self._encryption_problems()  # models/connection_encryption.py
+        )
 
     def _problem_lines(self, problems):
         return [self.env._("%(what)s: %(fix)s.", what=what, fix=fix) for what, fix in problems]
@@ -737,7 +746,7 @@ class IbrConnection(models.Model):
                 keys.append(public_key_from_pem(conn.signing_public_key, kid=conn.signing_kid))
             except DCIError:
                 continue  # a broken key is not published; the form shows it
-        return {"keys": [k.to_jwk() for k in keys]}
+        return {"keys": [k.to_jwk() for k in keys] + self._encryption_jwks()}
 
     # -- the client ---------------------------------------------------------
 
@@ -767,6 +776,7 @@ class IbrConnection(models.Model):
             "ibr_keys": ibr_keys,
             # a signed synchronous answer is accepted once, across calls and workers
             "replay_guard": OdooReplayGuard(self.env),
+            **self._encryption_options(),
             **options,
         }
         return IbrClient(self.base_url, self._signing_key(), self.our_sender_id, **kwargs)

@@ -1,5 +1,6 @@
 """Trusted IBR senders: whose signed callbacks we accept, with which keys."""
 
+import json
 import logging
 import math
 import re
@@ -8,6 +9,7 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 
+from ..dci import jwe
 from ..dci.auth import bearer_matches
 from ..dci.errors import DCIError, KeyFormatError, PrivateAddress
 from ..dci.keys import KeyId, KeySet, public_key_from_jwk, public_key_from_pem, sender_keys
@@ -27,10 +29,34 @@ SENDER_MENU = "IBR Checks > Configuration > IBR Senders"
 # What verifying a callback may change on a sender (the callback user refreshes
 # keys); every other field is the administrators'.
 KEY_REFRESH_FIELDS = frozenset(
-    {"public_key", "algorithm", "last_key_fetch", "last_fetch_error", "key_refresh_due"}
+    {
+        "public_key",
+        "algorithm",
+        "last_key_fetch",
+        "last_fetch_error",
+        "key_refresh_due",
+        "encryption_jwk",
+    }
 )
 # The members each supported JWK type must carry (RFC 7517/8037).
 _JWK_MEMBERS = {"OKP": ("crv", "x"), "RSA": ("n", "e")}
+
+
+class _FetchedKeys(list):
+    """The signing keys read from a JWKS, and its encryption key (JWK JSON text, or "")."""
+
+    encryption_jwk = ""
+
+
+def _encryption_jwk(document):
+    """The first ``use: enc`` key of a JWKS as JSON text ("" when it has none usable)."""
+    try:
+        recipient = jwe.recipient_from_jwks(document)
+    except DCIError:
+        return ""
+    jwk = recipient.key.as_dict(private=False)
+    jwk.update(kid=recipient.kid, alg=recipient.alg, use="enc")
+    return json.dumps(jwk)
 
 
 class SenderVerifier(KeySet):
@@ -73,6 +99,13 @@ class IbrSender(models.Model):
         [("ed25519", "Ed25519"), ("rs256", "RSA-256")],
         help="Signature algorithm of the key in use. Taken from the key itself when keys are "
         "fetched or a PEM is pasted; only needed to double-check a pasted key.",
+    )
+    encryption_jwk = fields.Text(
+        string="Encryption Key",
+        readonly=True,
+        copy=False,
+        help="The IBR's public encryption key (the first key with use enc in its JWKS), as a "
+        "JWK: what our messages are encrypted to when a connection encrypts.",
     )
     last_key_fetch = fields.Datetime(readonly=True)
     last_fetch_error = fields.Text(readonly=True)
@@ -310,11 +343,13 @@ class IbrSender(models.Model):
                 raise KeyFormatError(str(exc.args[0])) from None
 
         try:
-            return sender_keys(document, self.sender_id, read)
+            keys = _FetchedKeys(sender_keys(document, self.sender_id, read))
         except KeyFormatError as exc:
             raise KeyFormatError(
                 f"no usable key for this sender in the JWKS at {self.jwks_url}: {exc.message}"
             ) from None
+        keys.encryption_jwk = _encryption_jwk(document)
+        return keys
 
     def fetch_public_key(self):
         """Fetch the JWKS and store its keys (no UI). Raises UserError on failure,
@@ -379,15 +414,16 @@ class IbrSender(models.Model):
             {"state": "retired"}
         )
         current = keys[0]
-        self.write(
-            {
-                "public_key": current.pem,
-                "algorithm": current.algorithm,
-                "last_key_fetch": now,
-                "last_fetch_error": False,
-                "key_refresh_due": False,
-            }
-        )
+        vals = {
+            "public_key": current.pem,
+            "algorithm": current.algorithm,
+            "last_key_fetch": now,
+            "last_fetch_error": False,
+            "key_refresh_due": False,
+        }
+        if isinstance(keys, _FetchedKeys):  # a fetched JWKS also says the encryption key
+            vals["encryption_jwk"] = keys.encryption_jwk or False
+        self.write(vals)
 
     def action_fetch_public_key(self):
         """Button: fetch keys and say how it went. A failure is recorded on the

@@ -8,6 +8,7 @@ from . import (
     test_concurrent_http,
     test_demo_data,
     test_duplication_check,
+    test_encryption,
     test_enrolment_gate,
     test_hostile_callbacks,
     test_ibr_operations,

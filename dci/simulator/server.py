@@ -27,6 +27,13 @@ the synchronous answer), ``/registry/sync/enrollment/updates``, and emits
 sibling ``notify`` of its subscribe ``sender_uri`` (``.../ibr/on-subscribe``
 -> ``.../ibr/notify``). Every callback sent is kept in ``sent`` and every
 request's ``Authorization`` header in ``authorizations`` (for tests).
+
+Encryption: with ``encryption`` (an algorithm of :mod:`dci.jwe`) the
+simulator has an encryption key, published in its JWKS with ``use: enc``,
+and opens encrypted requests; ``require_encryption`` refuses plain ones
+(``err.encryption.invalid``); ``encrypt_answers`` encrypts its callbacks and
+synchronous answers to the client's ``use: enc`` key (``client_encryption_key``,
+else the first one of the client's JWKS URL).
 """
 
 import base64
@@ -43,13 +50,19 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from .. import messages
+from .. import jwe, messages
 from ..cavage import SignatureParams
-from ..errors import DCIError, EnvelopeError, SenderUriInvalid, ServiceUnavailable
+from ..errors import (
+    DCIError,
+    EncryptionInvalid,
+    EnvelopeError,
+    SenderUriInvalid,
+    ServiceUnavailable,
+)
 from ..httpserver import JsonRequestHandler
 from ..inbound import accept, parse_body, validate
 from ..keys import KeySet, SigningKey
-from ..netguard import FetchPolicy
+from ..netguard import FetchPolicy, fetch_json
 from ..replay import InMemoryReplayGuard
 from ..schemas import (
     CallbackHeader,
@@ -101,6 +114,10 @@ class IbrSimulator:
         host="127.0.0.1",
         port=0,
         faults=None,
+        encryption=None,
+        require_encryption=False,
+        encrypt_answers=False,
+        client_encryption_key=None,
     ):
         unknown = set(failures) - FAILURES
         if unknown:
@@ -120,6 +137,15 @@ class IbrSimulator:
         self._tried = set()  # (path, transaction id) of every request taken
         self._taken = {}  # transaction id -> correlation id, of requests answered
         self.client_trust = _client_trust(client_jwks, jwks_refresh_interval)
+        if require_encryption and not encryption:
+            encryption = jwe.RSA_OAEP_256
+        self.encryption_key = (
+            jwe.EncryptionKey.generate(sender_id, encryption) if encryption else None
+        )
+        self.require_encryption = require_encryption
+        self.encrypt_answers = encrypt_answers
+        self.client_encryption_key = client_encryption_key
+        self._client_jwks_url = client_jwks if isinstance(client_jwks, str) else None
         self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
         self.transactions = {}  # transaction_id / correlation_id -> SearchResponse dict
@@ -197,6 +223,17 @@ class IbrSimulator:
 
     # -- searching ---------------------------------------------------------
 
+    @property
+    def jwks(self):
+        """What ``/.well-known/jwks.json`` serves: the signing key, and the encryption key."""
+        document = self.signing_key.jwks()
+        if self.encryption_key is not None:
+            document["keys"].append(self.encryption_key.public_jwk())
+        return document
+
+    def _decryption_keys(self):
+        return [self.encryption_key] if self.encryption_key is not None else []
+
     def read_request(self, raw, action, model, callback=False):
         """``(envelope, message)`` of a valid request (verified, with the client's JWKS)."""
         if self.client_trust is None:
@@ -205,7 +242,12 @@ class IbrSimulator:
             header = validate(header_model, envelope["header"], "header")
             if header.action != action:
                 raise EnvelopeError(f"header.action {header.action!r} does not belong here")
-            return envelope, validate(model, envelope.get("message", {}), "message")
+            content = envelope.get("message", {})
+            if header.is_msg_encrypted:
+                content = jwe.decrypt(content, self._decryption_keys())
+            elif self.require_encryption:
+                raise EncryptionInvalid("this IBR requires encrypted messages")
+            return envelope, validate(model, content, "message")
         accepted = accept(
             raw,
             action=action,
@@ -214,6 +256,8 @@ class IbrSimulator:
             trust=self.client_trust,
             replay_guard=self._guard,
             callback=callback,
+            decryption_keys=self._decryption_keys(),
+            require_encryption=self.require_encryption,
         )
         return accepted.envelope, accepted.message
 
@@ -312,6 +356,9 @@ class IbrSimulator:
                 total_count=total,
                 completed_count=total,
             )
+        if message and self.encrypt_answers:  # encrypted first, then signed as sent
+            header["is_msg_encrypted"] = True
+            message = jwe.encrypt(message, self._client_recipient())
         envelope = sign_envelope(header, message, self.signing_key)
         if not message:  # a rejection without a message: none is sent (the digest is the same)
             del envelope["message"]
@@ -320,6 +367,14 @@ class IbrSimulator:
         elif "bad-signature" in self.failures:
             envelope = _forged(envelope)
         return envelope
+
+    def _client_recipient(self):
+        if self.client_encryption_key is None:
+            if not self._client_jwks_url:
+                raise EncryptionInvalid("no encryption key of the client to encrypt to")
+            document = fetch_json(self._client_jwks_url, FetchPolicy(allow_private=True))
+            self.client_encryption_key = jwe.recipient_from_jwks(document)
+        return self.client_encryption_key
 
     def remember(self, pages):
         merged = _merge(pages)
@@ -581,7 +636,7 @@ class _Handler(JsonRequestHandler):
 
     def do_GET(self):
         if self.path == "/.well-known/jwks.json":
-            return self.reply(200, self.sim.signing_key.jwks())
+            return self.reply(200, self.sim.jwks)
         return self.reply(404, {"errors": [{"code": "not_found", "message": self.path}]})
 
     def do_POST(self):
