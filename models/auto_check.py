@@ -26,7 +26,7 @@ ORIGINS = [
     ("recheck", "Nightly Re-check"),
     ("programme", "Programme"),
 ]
-NOTED = "spp_dci_client_ibr.identifiers_changed"  # precommit data: registrant ids
+NOTED = "spp_dci_client_ibr:identifiers_changed"  # precommit data key: registrant ids
 
 
 class CheckRequestOrigin(models.Model):
