@@ -9,7 +9,7 @@ from odoo.exceptions import UserError
 from ..dci.errors import DCIError
 from ..dci.interpret import RESULT_RANK
 from .duplication_check import RESULTS
-from .groups import VIEWER_GROUP
+from .groups import PII_GROUP, VIEWER_GROUP
 from .notify import notification
 
 _logger = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class ResPartner(models.Model):
         "spp.dci.ibr.subscription",
         "partner_id",
         string="IBR Subscriptions",
-        groups=VIEWER_GROUP,
+        groups=PII_GROUP,  # subscriptions are personal data (their identifier values)
     )
 
     @api.depends("dci_check_ids.state", "dci_check_ids.result", "dci_check_ids.is_latest")

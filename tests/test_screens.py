@@ -195,3 +195,13 @@ class TestScreens(IbrCase):
         viewer = self.partner.with_user(self.viewer)
         self.assertEqual(viewer.dci_latest_state, "failed")
         self.assertNotIn("dci_matched_programs", viewer.fields_get(), "personal data")
+
+    def test_no_view_shows_a_field_its_readers_cannot_read(self):
+        views = self.env["ir.ui.view"].browse(
+            self.env["ir.model.data"]
+            .search([("module", "=", "spp_dci_client_ibr"), ("model", "=", "ir.ui.view")])
+            .mapped("res_id")
+        )
+        self.assertTrue(views)
+        with self.assertNoLogs("odoo.addons.base.models.ir_ui_view", "WARNING"):
+            views._check_xml()  # what Odoo checks when it loads them
