@@ -746,7 +746,9 @@ class IbrConnection(models.Model):
                 keys.append(public_key_from_pem(conn.signing_public_key, kid=conn.signing_kid))
             except DCIError:
                 continue  # a broken key is not published; the form shows it
-        return {"keys": [k.to_jwk() for k in keys] + self._encryption_jwks()}
+        return {
+            "keys": [k.to_jwk() for k in keys] + self._thumbprint_jwks() + self._encryption_jwks()
+        }
 
     # -- the client ---------------------------------------------------------
 
@@ -777,6 +779,7 @@ class IbrConnection(models.Model):
             # a signed synchronous answer is accepted once, across calls and workers
             "replay_guard": OdooReplayGuard(self.env),
             **self._encryption_options(),
+            "dialect": self._dialect(),  # models/connection_dialect.py
             **options,
         }
         return IbrClient(self.base_url, self._signing_key(), self.our_sender_id, **kwargs)
