@@ -113,3 +113,13 @@ def test_custom_dialects_are_checked():
         dialects.dialect("openspp2").with_(operation_path="/no-placeholder")
     with pytest.raises(ConfigurationError):
         dialects.dialect("martian")
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_cli_checks_through_each_dialect(preset, capsys):
+    from dci import cli
+
+    assert (
+        cli.main(["check", "--id", "NID:1000000001", "--dialect", preset, "--timeout", "10"]) == 0
+    )
+    assert "confirmed_match" in capsys.readouterr().out

@@ -73,6 +73,27 @@ class IbrConnectionDialect(models.Model):
                     )
                 ) from None
 
+    def _dialect_problems(self):
+        """``(what, fix)`` when the dialect needs what the connection lacks."""
+        self.ensure_one()
+        sender_id = self.our_sender_id or ""
+        if self.peer_dialect == "opencrvs" and not sender_id.startswith(("https://", "http://")):
+            return [
+                (
+                    self.env._(
+                        "OpenCRVS fetches our keys at <our sender ID>/.well-known/jwks.json, "
+                        "and our sender ID %(id)s is not a URL",
+                        id=sender_id,
+                    ),
+                    self.env._(
+                        "set our sender ID to the URL of our API, %(url)s, then rotate the "
+                        "signing key",
+                        url=self._our_base_url() + "/dci_api",
+                    ),
+                )
+            ]
+        return []
+
     def _dialect(self):
         """This connection's :class:`~dci.dialects.Dialect`."""
         self.ensure_one()

@@ -316,6 +316,7 @@ class IbrConnection(models.Model):
         "encryption_kid",
         "encryption_private_key",
         "ibr_sender_id.encryption_jwk",
+        "peer_dialect",
     )
     def _compute_readiness(self):
         for conn in self:
@@ -349,6 +350,7 @@ class IbrConnection(models.Model):
             + self._signing_problems()
             + self._sender_problems()
             + self._encryption_problems()  # models/connection_encryption.py
+            + self._dialect_problems()  # models/connection_dialect.py
         )
 
     def _problem_lines(self, problems):

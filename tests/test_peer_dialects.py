@@ -83,6 +83,14 @@ class TestPeerDialects(IbrCase):
         self.connection.write({"peer_dialect": "openspp2"})
         self.assertEqual(self.connection._dialect().sender_uri(url), url)
 
+    def test_opencrvs_needs_our_sender_id_to_be_a_url(self):
+        self.connection.write({"peer_dialect": "opencrvs"})
+        self.assertFalse(self.connection.is_ready)
+        self.assertIn("/.well-known/jwks.json", self.connection.config_problem)
+        self.connection.write({"our_sender_id": "https://spmis.example/dci_api"})
+        self.connection.action_generate_signing_key()  # its kid follows the sender id
+        self.assertTrue(self.connection.is_ready, self.connection.config_problem)
+
     def test_the_form_explains_the_preset(self):
         self.connection.write({"peer_dialect": "openg2p"})
         self.assertIn("/on-<action>", self.connection.peer_dialect_help)
