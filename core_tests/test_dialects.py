@@ -123,3 +123,23 @@ def test_the_cli_checks_through_each_dialect(preset, capsys):
         cli.main(["check", "--id", "NID:1000000001", "--dialect", preset, "--timeout", "10"]) == 0
     )
     assert "confirmed_match" in capsys.readouterr().out
+
+
+def test_an_appending_peer_given_our_full_url_still_reaches_our_route(client_key):
+    """Our routes answer both forms: a base-style peer given ``.../on-search`` posts to
+    ``.../on-search/on-search``, which the listener (like the Odoo routes) serves."""
+    got, arrived = [], threading.Event()
+    with IbrSimulator(client_jwks=KeySet([client_key.public]), dialect="openg2p") as sim:
+        client = IbrClient(  # a connection left on the default dialect: sends the full URL
+            sim.url, client_key, "client.test", ibr_keys=parse_jwks(sim.jwks)
+        )
+        with CallbackListener(
+            TrustedKeys(parse_jwks(sim.jwks)),
+            our_id="client.test",
+            on_accept=lambda accepted: (got.append(accepted), arrived.set()),
+            on_refuse=got.append,
+            routes=ALL_ROUTES,
+        ) as listener:
+            client.search([QUERY], sender_uri=listener.url)
+            assert arrived.wait(10), got
+    assert got[0].message.search_response[0].reference_id == "r1"

@@ -3,11 +3,13 @@ and depended on as upstream code does, ``IBRService(data_source, env)`` and the
 newline-joined ``matched_programs`` as spp_cel_dci_bridge / spp_dci_indicators read them."""
 
 import asyncio
+from types import SimpleNamespace
 from unittest.mock import patch
 
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
 from odoo.addons.fastapi.dependencies import odoo_env
@@ -107,6 +109,15 @@ class TestVerifyIbrSignature(IbrCase):
 
 @tagged("post_install", "-at_install")
 class TestIbrServiceConsumers(IbrCase):
+    def test_an_upstream_data_source_without_a_connection_says_what_to_do(self):
+        from odoo.addons.spp_dci_client_ibr.services import IBRService
+
+        data_source = SimpleNamespace(
+            _name="spp.dci.data.source", name="Elsewhere", base_url="https://elsewhere.example"
+        )
+        with self.assertRaisesRegex(UserError, "No active IBR connection"):
+            IBRService(data_source, self.env)
+
     def test_the_cel_symbol_providers_flow(self):
         """IBRSymbolProvider.query_live and _ensure_loaded, as upstream writes them."""
         from odoo.addons.spp_dci_client_ibr.services import IBRService
@@ -144,8 +155,12 @@ class TestIbrServiceConsumers(IbrCase):
             self.sender.write({"sender_id": sim.sender_id})
             self.sender._store_keys([sim.signing_key.public])
             self.connection.write({"base_url": sim.url, "mode": "sync"})
-            data_source = self.connection
+            # what _get_data_source_by_type(env, "ibr") finds when spp_dci is installed
+            data_source = SimpleNamespace(
+                _name="spp.dci.data.source", name="National IBR", base_url=sim.url + "/"
+            )
             ibr_service = IBRService(data_source, self.env)
+            self.assertEqual(ibr_service.data_source, self.connection)
             result = ibr_service.check_duplication(self.partner)
         self.assertTrue(result.get("is_duplicate"))
         joined = "\n".join(result.get("matched_programs", []))

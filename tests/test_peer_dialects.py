@@ -91,6 +91,18 @@ class TestPeerDialects(IbrCase):
         self.connection.action_generate_signing_key()  # its kid follows the sender id
         self.assertTrue(self.connection.is_ready, self.connection.config_problem)
 
+    def test_our_routes_answer_a_peer_that_appends_on_action(self):
+        check = self.make_check()
+        reference_id = self.mark_sent(check)
+        body = self.on_search_body([self.item(reference_id)])
+        response = self.post(body, "/ibr/on-search/on-search")  # it was given the full URL
+        self.assertEqual(response.status_code, 200, response.text)
+        check.invalidate_recordset()
+        self.assertEqual((check.state, check.result), ("completed", "no_match"))
+        response = self.post(b"{}", "/ibr/on-txn-status")  # it was given our base
+        self.assertEqual(response.json()["message"]["error"]["code"], "err.request.bad")
+        self.assertEqual(self.post(b"{}", "/ibr/notify/on-notify").status_code, 404)
+
     def test_the_form_explains_the_preset(self):
         self.connection.write({"peer_dialect": "openg2p"})
         self.assertIn("/on-<action>", self.connection.peer_dialect_help)
