@@ -1,2 +1,2 @@
-from . import models, routers, schemas, services, wizards
+from . import middleware, models, routers, schemas, services, wizards
 from .hooks import pre_init_hook

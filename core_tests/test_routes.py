@@ -23,7 +23,9 @@ def test_an_unknown_path_has_no_route():
 
 
 def test_the_listener_serves_every_route_of_the_table():
-    assert ALL_ROUTES == {f"/{r.path}": (r.action, r.schema) for r in CALLBACK_ROUTES}
+    assert ALL_ROUTES == {
+        f"/{path}": (r.action, r.schema) for r in CALLBACK_ROUTES for path in r.paths
+    }
     assert ALL_ROUTES["/on-search"] == ("on-search", SearchResponse)
 
 
@@ -35,3 +37,22 @@ def test_the_odoo_service_applies_every_route_of_the_table():
     service = (ROOT / "models" / "callback_service.py").read_text(encoding="utf-8")
     applied = set(re.findall(r"^    def _apply_(\w+)\(self, accepted, sender\):", service, re.M))
     assert {r.handler for r in CALLBACK_ROUTES} <= applied
+
+
+@pytest.mark.parametrize(
+    "path, action",
+    [
+        ("on-search/on-search", "on-search"),  # given the full URL, the peer appended
+        ("on-subscribe/on-subscribe", "on-subscribe"),
+        ("txn/on-status/on-txn-status", "txn-on-status"),
+        ("on-txn-status", "txn-on-status"),  # given our base, the peer appended
+    ],
+)
+def test_a_peer_that_appends_on_action_reaches_the_route(path, action):
+    assert route_for(path).action == action
+
+
+def test_aliases_never_hide_another_route():
+    paths = [path for r in CALLBACK_ROUTES for path in r.paths]
+    assert len(paths) == len(set(paths))
+    assert route_for("notify/on-notify") is None

@@ -8,6 +8,7 @@ Modules, one job each:
 - :mod:`.cavage`     the DCI parameter-list signature scheme
 - :mod:`.jws`        the compact-JWS signature form (OpenCRVS family)
 - :mod:`.jwe`        encrypted messages (the spec's ``EncryptedMessage``)
+- :mod:`.dialects`   the small ways real peers differ, as presets
 - :mod:`.signatures` scheme dispatch and the time policy
 - :mod:`.keys`       JWK/JWKS, key ids, key sets, our signing keys
 - :mod:`.trust`      trusted senders and rate-limited key refresh

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import requests
 
-from . import jwe, messages
+from . import dialects, jwe, messages
 from .auth import BearerToken, ClientCredentials
 from .client import IbrClient
 from .errors import DCIError
@@ -208,9 +208,13 @@ def _connect(stack, args, key, **simulator_options):
                 encrypt_answers=True,
                 client_encryption_key=ours.recipient(),
             )
+        dialect = dialects.dialect(args.dialect)
         sim = stack.enter_context(
             IbrSimulator(
-                algorithm=args.algorithm, client_jwks=KeySet([key.public]), **simulator_options
+                algorithm=args.algorithm,
+                client_jwks=KeySet([dialect.key_for(key).public]),
+                dialect=dialect,
+                **simulator_options,
             )
         )
         registry = sim.url
@@ -235,6 +239,7 @@ def _connect(stack, args, key, **simulator_options):
         ibr_keys=keys if len(keys) else None,
         timeout=(5, args.timeout),
         allow_unsigned=args.allow_unsigned,
+        dialect=args.dialect,
         **encryption,
     )
     return sim, keys, client
@@ -570,6 +575,7 @@ def cmd_simulate(args):
         encryption=args.encryption,
         require_encryption=args.require_encryption,
         encrypt_answers=args.encrypt_answers,
+        dialect=args.dialect,
     ) as sim:
         if args.client_jwks and not len(sim.client_keys):
             _say(_no_client_key_warning(sim.client_trust))
@@ -654,6 +660,12 @@ def _sending_options():
         "--encrypt",
         action="store_true",
         help="encrypt every message to the registry's use=enc key and require encrypted answers",
+    )
+    sending.add_argument(
+        "--dialect",
+        choices=sorted(dialects.DIALECTS),
+        default="openspp2",
+        help="the registry's dialect: operation paths, sender_uri form, signature, key ids",
     )
     return sending
 
@@ -779,6 +791,12 @@ def build_parser():
         "--encrypt-answers",
         action="store_true",
         help="encrypt callbacks and sync answers to the use=enc key of --client-jwks",
+    )
+    simulate.add_argument(
+        "--dialect",
+        choices=sorted(dialects.DIALECTS),
+        default="openspp2",
+        help="speak as this kind of peer: operation paths, callback style, signature, key ids",
     )
     simulate.set_defaults(run=cmd_simulate)
     return parser

@@ -18,6 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import jsontext, jwe, messages
+from .dialects import dialect as _preset
 from .errors import (
     ConfigurationError,
     EncryptionInvalid,
@@ -41,7 +42,7 @@ from .schemas import (
     SearchResponse,
     TxnStatusResponse,
 )
-from .signatures import SignaturePolicy, sign_envelope
+from .signatures import SignaturePolicy
 from .trust import TrustedKeys
 
 __all__ = ["IbrClient", "Submission", "SyncAnswer"]
@@ -107,6 +108,8 @@ class IbrClient:
     With ``encrypt_to`` (the IBR's :class:`~dci.jwe.RecipientKey`) every
     message is encrypted to it, then signed; ``decryption_keys`` (ours) open
     encrypted answers, and ``require_encryption`` refuses plain ones.
+    ``dialect`` (a :mod:`dci.dialects` preset name or :class:`~dci.dialects.Dialect`)
+    says the peer's operation paths, ``sender_uri`` form and signature form.
     """
 
     def __init__(
@@ -128,6 +131,7 @@ class IbrClient:
         encrypt_to=None,
         decryption_keys=(),
         require_encryption=False,
+        dialect=None,
     ):
         self.base_url = base_url.rstrip("/")
         self.signing_key = signing_key
@@ -145,6 +149,8 @@ class IbrClient:
         self.encrypt_to = encrypt_to
         self.decryption_keys = tuple(decryption_keys)
         self.require_encryption = require_encryption
+        # a preset name or a Dialect: paths, sender_uri, signature form, kid style
+        self.dialect = _preset(dialect) if dialect is None or isinstance(dialect, str) else dialect
 
     def max_post_seconds(self):
         """The longest one POST of this client may take (see :meth:`post_seconds`)."""
@@ -171,7 +177,7 @@ class IbrClient:
             self.sender_id,
             total_count=total_count,
             receiver_id=self.receiver_id,
-            sender_uri=sender_uri,
+            sender_uri=self.dialect.sender_uri(sender_uri),
         )
         return self._seal(header, message)
 
@@ -181,7 +187,7 @@ class IbrClient:
         if self.encrypt_to is not None:
             header = dict(header, is_msg_encrypted=True)
             message = jwe.encrypt(message, self.encrypt_to)
-        return sign_envelope(header, message, self.signing_key)
+        return self.dialect.sign(header, message, self.signing_key)
 
     def subscribe_envelope(self, queries, *, sender_uri, transaction_id=None):
         message = messages.subscribe_request(
@@ -228,7 +234,7 @@ class IbrClient:
         envelope = self.search_envelope(
             queries, transaction_id=transaction_id, sender_uri=sender_uri, page_size=page_size
         )
-        return self._submit("/registry/search", envelope, transaction_id)
+        return self._submit(self.dialect.path("search"), envelope, transaction_id)
 
     def subscribe(self, queries, *, sender_uri, transaction_id=None):
         """POST ``/registry/subscribe`` (one item per :class:`~dci.messages.SearchQuery`,
@@ -237,7 +243,7 @@ class IbrClient:
         envelope = self.subscribe_envelope(
             queries, sender_uri=sender_uri, transaction_id=transaction_id
         )
-        return self._submit("/registry/subscribe", envelope, transaction_id)
+        return self._submit(self.dialect.path("subscribe"), envelope, transaction_id)
 
     def unsubscribe(self, codes, *, sender_uri, transaction_id=None):
         """POST ``/registry/unsubscribe`` for the IBR's subscription ``codes``;
@@ -246,7 +252,7 @@ class IbrClient:
         envelope = self.unsubscribe_envelope(
             codes, sender_uri=sender_uri, transaction_id=transaction_id
         )
-        return self._submit("/registry/unsubscribe", envelope, transaction_id)
+        return self._submit(self.dialect.path("unsubscribe"), envelope, transaction_id)
 
     def request_txn_status(
         self, transaction_id, *, sender_uri, correlation_id=None, request_id=None
@@ -260,7 +266,7 @@ class IbrClient:
         envelope = self.txn_status_envelope(
             correlation_id or transaction_id, by=by, sender_uri=sender_uri, request_id=request_id
         )
-        return self._submit("/registry/txn/status", envelope, request_id)
+        return self._submit(self.dialect.path("txn/status"), envelope, request_id)
 
     def enrollment_updates(self, beneficiaries, *, transaction_id=None):
         """POST ``/registry/sync/enrollment/updates``: report our enrolled beneficiaries
@@ -269,7 +275,7 @@ class IbrClient:
         transaction_id = transaction_id or messages.new_id()
         envelope = self.enrollment_updates_envelope(beneficiaries, transaction_id=transaction_id)
         return self._sync(
-            "/registry/sync/enrollment/updates",
+            self.dialect.path("sync/enrollment/updates"),
             envelope,
             "on-notify",
             EnrollmentUpdatesResponse,
@@ -289,7 +295,7 @@ class IbrClient:
         transaction_id = transaction_id or messages.new_id()
         envelope = self.search_envelope(queries, transaction_id=transaction_id, page_size=page_size)
         return self._sync(
-            "/registry/sync/search", envelope, "on-search", SearchResponse, transaction_id
+            self.dialect.path("sync/search"), envelope, "on-search", SearchResponse, transaction_id
         )
 
     def enrolled(self, identifier_type, identifier_value, *, transaction_id=None):
@@ -309,7 +315,7 @@ class IbrClient:
         }
         envelope = self.build("search", message, total_count=1)
         return self._sync(
-            "/registry/sync/enrolled",
+            self.dialect.path("sync/enrolled"),
             envelope,
             "on-search",
             EnrolledResponse,
@@ -331,7 +337,7 @@ class IbrClient:
         }
         envelope = self.build("txn-status", message, total_count=1)
         return self._sync(
-            "/registry/sync/txn/status",
+            self.dialect.path("sync/txn/status"),
             envelope,
             "txn-on-status",
             TxnStatusResponse,

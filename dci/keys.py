@@ -218,8 +218,9 @@ def sender_keys(document, sender_id, read=None):
     made by ``read(jwk)`` (default :func:`public_key_from_jwk`); a list.
 
     The document passes :func:`parse_jwks`'s whole-document checks first
-    (private material refused). Keys of other senders are ignored; this
-    sender's keys that are not usable are named in the error raised
+    (private material refused). A key is the sender's when its kid starts with
+    ``{sender_id}|`` or is the key's JWK thumbprint (OpenCRVS). Keys of other
+    senders are ignored; this sender's keys that are not usable are named in the error raised
     (:class:`KeyFormatError`) when none is left.
     """
     parse_jwks(document)
@@ -228,7 +229,7 @@ def sender_keys(document, sender_id, read=None):
     keys, problems = [], []
     for jwk in document["keys"]:
         kid = jwk.get("kid") if isinstance(jwk, dict) else None
-        if not isinstance(kid, str) or not kid.startswith(prefix):
+        if not isinstance(kid, str) or not (kid.startswith(prefix) or _is_thumbprint_kid(jwk)):
             continue
         if jwk.get("use", "sig") != "sig":
             problems.append(f"{kid}: not a signature key")
@@ -244,6 +245,18 @@ def sender_keys(document, sender_id, read=None):
             "the IBR signs with"
         )
     return keys
+
+
+def _is_thumbprint_kid(jwk):
+    """True when a JWK's kid is its own RFC 7638 thumbprint (OpenCRVS's key ids):
+    such a kid names no sender, the JWKS it is read from does."""
+    algorithm = {"OKP": ED25519, "RSA": RS256}.get(jwk.get("kty"))
+    if algorithm is None or jwk.get("use", "sig") != "sig":
+        return False
+    try:
+        return jose_key(jwk, algorithm).thumbprint() == jwk["kid"]
+    except Exception:  # noqa: BLE001 - joserfc raises all sorts on a malformed JWK
+        return False
 
 
 class KeySet:

@@ -21,7 +21,9 @@ __all__ = ["ALL_ROUTES", "CallbackListener"]
 
 # path -> (action, message schema): the on-search route alone, or every route
 SEARCH_ROUTES = {"/on-search": (route_for("on-search").action, route_for("on-search").schema)}
-ALL_ROUTES = {f"/{route.path}": (route.action, route.schema) for route in CALLBACK_ROUTES}
+ALL_ROUTES = {
+    f"/{path}": (route.action, route.schema) for route in CALLBACK_ROUTES for path in route.paths
+}
 
 
 class CallbackListener:

@@ -22,7 +22,8 @@ from . import (
 )
 
 # more of the models above, one job a file (they _inherit them: imported after)
-from . import answer_watch, attempt_chain, connection_encryption, connection_test  # noqa: E402  isort:skip
+from . import answer_watch, attempt_chain, connection_test  # noqa: E402  isort:skip
+from . import connection_dialect, connection_encryption  # noqa: E402  isort:skip
 from . import retention  # noqa: E402  isort:skip
 from . import auto_check, clearance, clearance_decision, connection_policy  # noqa: E402  isort:skip
 from . import enrolment_gate  # noqa: E402  isort:skip

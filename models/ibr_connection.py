@@ -316,6 +316,7 @@ class IbrConnection(models.Model):
         "encryption_kid",
         "encryption_private_key",
         "ibr_sender_id.encryption_jwk",
+        "peer_dialect",
     )
     def _compute_readiness(self):
         for conn in self:
@@ -349,6 +350,7 @@ class IbrConnection(models.Model):
             + self._signing_problems()
             + self._sender_problems()
             + self._encryption_problems()  # models/connection_encryption.py
+            + self._dialect_problems()  # models/connection_dialect.py
         )
 
     def _problem_lines(self, problems):
@@ -746,7 +748,9 @@ class IbrConnection(models.Model):
                 keys.append(public_key_from_pem(conn.signing_public_key, kid=conn.signing_kid))
             except DCIError:
                 continue  # a broken key is not published; the form shows it
-        return {"keys": [k.to_jwk() for k in keys] + self._encryption_jwks()}
+        return {
+            "keys": [k.to_jwk() for k in keys] + self._thumbprint_jwks() + self._encryption_jwks()
+        }
 
     # -- the client ---------------------------------------------------------
 
@@ -777,6 +781,7 @@ class IbrConnection(models.Model):
             # a signed synchronous answer is accepted once, across calls and workers
             "replay_guard": OdooReplayGuard(self.env),
             **self._encryption_options(),
+            "dialect": self._dialect(),  # models/connection_dialect.py
             **options,
         }
         return IbrClient(self.base_url, self._signing_key(), self.our_sender_id, **kwargs)

@@ -89,12 +89,14 @@ def _receiver(route):
 
 RECEIVERS = {route.path: _receiver(route) for route in CALLBACK_ROUTES}
 for _route in CALLBACK_ROUTES:
-    ibr_callback_router.add_api_route(
-        f"/ibr/{_route.path}",
-        RECEIVERS[_route.path],
-        methods=["POST"],
-        name=f"receive_ibr_{_route.handler}",
-    )
+    for _number, _path in enumerate(_route.paths):  # the aliases: peers appending /on-<action>
+        ibr_callback_router.add_api_route(
+            f"/ibr/{_path}",
+            RECEIVERS[_route.path],
+            methods=["POST"],
+            name=f"receive_ibr_{_route.handler}" + (f"_alias{_number}" if _number else ""),
+            include_in_schema=not _number,
+        )
 
 # the handlers' names in OpenSPP2's module (and ours for the other routes)
 receive_ibr_search_response = RECEIVERS["on-search"]

@@ -9,8 +9,9 @@ the core verifies and interprets the answer; nothing is stored. Unlike
 upstream, a failure is never turned into "no duplicate": an IBR that cannot
 be reached, refuses or leaves an identifier unanswered raises a ``UserError``.
 
-``data_source`` is an ``spp.dci.ibr.connection`` (upstream: an
-``spp.dci.data.source``).
+``data_source`` is an ``spp.dci.ibr.connection``. Upstream's consumers
+(spp_cel_dci_bridge, spp_dci_indicators) pass an ``spp.dci.data.source`` (a
+model of spp_dci): it stands for the active connection of the same base URL.
 """
 
 import logging
@@ -34,6 +35,7 @@ _logger = logging.getLogger(__name__)
 __all__ = ["BeneficiaryInfo", "DuplicationResult", "IBRService"]
 
 CONNECTION_MODEL = "spp.dci.ibr.connection"
+UPSTREAM_DATA_SOURCE = "spp.dci.data.source"
 
 
 @dataclass
@@ -99,12 +101,31 @@ def beneficiary_match(record, reference_id=None):
     }
 
 
+def _connection_for(data_source, env):
+    """Our active connection to the IBR that upstream's ``data_source`` names (its base URL)."""
+    url = (data_source.base_url or "").rstrip("/")
+    connections = env[CONNECTION_MODEL].search([("base_url", "in", [url, url + "/"])])
+    if not url or not connections:
+        raise UserError(
+            env._(
+                "No active IBR connection has the base URL of data source %(name)s (%(url)s): "
+                "create one in %(menu)s.",
+                name=data_source.name,
+                url=url or "-",
+                menu="Settings > Technical > DCI > Configuration > IBR Connections",
+            )
+        )
+    return connections[:1]
+
+
 class IBRService:
     """Duplication checks and beneficiary look-ups against one IBR connection."""
 
     def __init__(self, data_source, env):
         if not data_source:
             raise ValueError("data_source is required")
+        if getattr(data_source, "_name", None) == UPSTREAM_DATA_SOURCE:
+            data_source = _connection_for(data_source, env)
         if getattr(data_source, "_name", None) != CONNECTION_MODEL:
             raise ValueError(f"data_source must be an {CONNECTION_MODEL} record")
         data_source.ensure_one()

@@ -52,6 +52,8 @@ import requests
 
 from .. import jwe, messages
 from ..cavage import SignatureParams
+from ..dialects import callback_target
+from ..dialects import dialect as _preset
 from ..errors import (
     DCIError,
     EncryptionInvalid,
@@ -74,7 +76,6 @@ from ..schemas import (
     TxnStatusRequest,
     UnsubscribeRequest,
 )
-from ..signatures import sign_envelope
 from ..trust import JwksKeys, TrustedKeys
 from .dataset import Dataset
 from .faults import FaultPlan
@@ -118,6 +119,7 @@ class IbrSimulator:
         require_encryption=False,
         encrypt_answers=False,
         client_encryption_key=None,
+        dialect=None,
     ):
         unknown = set(failures) - FAILURES
         if unknown:
@@ -145,6 +147,7 @@ class IbrSimulator:
         self.require_encryption = require_encryption
         self.encrypt_answers = encrypt_answers
         self.client_encryption_key = client_encryption_key
+        self.dialect = _preset(dialect) if dialect is None or isinstance(dialect, str) else dialect
         self._client_jwks_url = client_jwks if isinstance(client_jwks, str) else None
         self.callback_hosts = frozenset(h.lower() for h in callback_hosts)
         self.stats = Counter()
@@ -226,7 +229,7 @@ class IbrSimulator:
     @property
     def jwks(self):
         """What ``/.well-known/jwks.json`` serves: the signing key, and the encryption key."""
-        document = self.signing_key.jwks()
+        document = {"keys": [self.dialect.key_for(self.signing_key).public.to_jwk()]}
         if self.encryption_key is not None:
             document["keys"].append(self.encryption_key.public_jwk())
         return document
@@ -359,7 +362,7 @@ class IbrSimulator:
         if message and self.encrypt_answers:  # encrypted first, then signed as sent
             header["is_msg_encrypted"] = True
             message = jwe.encrypt(message, self._client_recipient())
-        envelope = sign_envelope(header, message, self.signing_key)
+        envelope = self.dialect.sign(header, message, self.signing_key)
         if not message:  # a rejection without a message: none is sent (the digest is the same)
             del envelope["message"]
         if "unsigned" in self.failures:
@@ -383,8 +386,10 @@ class IbrSimulator:
             self.transactions[merged["correlation_id"]] = merged
 
     def send_callbacks(self, envelope, pages):
-        """Worker: POST each page to the requester's ``sender_uri``."""
+        """Worker: POST each page to the requester's ``sender_uri`` (as the dialect says)."""
         target = envelope["header"].get("sender_uri")
+        if target:
+            target = callback_target(target, "on-search", self.dialect.callback_style)
         receiver = envelope["header"].get("sender_id")
         key = pages[0]["transaction_id"] if pages else None
         if not target or "drop" in self.failures or self.fault("drop", key):
@@ -665,15 +670,16 @@ class _Handler(JsonRequestHandler):
             return self.reply(
                 200, messages.err_ack(ServiceUnavailable("the simulator was told to refuse"))
             )
+        path = self.sim.dialect.path
         route = {
-            "/registry/search": self.search,
-            "/registry/sync/search": self.sync_search,
-            "/registry/txn/status": self.txn_status,
-            "/registry/sync/txn/status": self.txn_status,
-            "/registry/sync/enrolled": self.enrolled,
-            "/registry/subscribe": self.subscribe,
-            "/registry/unsubscribe": self.unsubscribe,
-            "/registry/sync/enrollment/updates": self.enrollment_updates,
+            path("search"): self.search,
+            path("sync/search"): self.sync_search,
+            path("txn/status"): self.txn_status,
+            path("sync/txn/status"): self.txn_status,
+            path("sync/enrolled"): self.enrolled,
+            path("subscribe"): self.subscribe,
+            path("unsubscribe"): self.unsubscribe,
+            path("sync/enrollment/updates"): self.enrollment_updates,
             "/admin/notify": self.admin_notify,
         }.get(self.path)
         if route is None:
@@ -777,8 +783,9 @@ class _Handler(JsonRequestHandler):
         header = envelope["header"]
 
         def post():
+            target = header.get("sender_uri")
             return self.sim.post_callback(
-                header.get("sender_uri"),
+                target and callback_target(target, action, self.sim.dialect.callback_style),
                 action,
                 answer,
                 header.get("sender_id"),
@@ -830,7 +837,9 @@ class _Handler(JsonRequestHandler):
     def txn_status(self, raw):
         envelope, request = self.sim.read_request(raw, "txn-status", TxnStatusRequest)
         requester = envelope["header"]["sender_id"]
-        if self.path == "/registry/txn/status" and envelope["header"].get("sender_uri"):
+        if self.path == self.sim.dialect.path("txn/status") and envelope["header"].get(
+            "sender_uri"
+        ):
             self.sim.check_callback_address(envelope)
             correlation_id = messages.new_id()
             wanted = request.txnstatus_request.attribute_value
