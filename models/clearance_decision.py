@@ -29,7 +29,8 @@ class ClearanceDecision(models.Model):
     _order = "id desc"
 
     check_id = fields.Many2one(
-        "spp.dci.duplication.check", required=True, readonly=True, ondelete="cascade", index=True
+        # restrict: a decided check is the audit's, no deletion may take the decision with it
+        "spp.dci.duplication.check", required=True, readonly=True, ondelete="restrict", index=True
     )
     # copied from the check when deciding (they never change): clearance reads them
     # in SQL without a join

@@ -146,6 +146,8 @@ class IbrRetention(models.AbstractModel):
                 """SELECT id FROM spp_dci_duplication_check
                     WHERE is_latest IS NOT TRUE AND check_date < %s AND data_source_id = %s
                       AND state IN ('completed', 'failed')
+                      AND NOT EXISTS (SELECT 1 FROM spp_dci_clearance_decision d
+                                       WHERE d.check_id = spp_dci_duplication_check.id)
                     ORDER BY check_date LIMIT %s""",
                 (before, connection_id, limit),
             )

@@ -164,6 +164,21 @@ class TestRetention(IbrCase):
         self.age(requests._table, batches[0], 20)
         return logs, batches
 
+    def test_a_decided_attempt_is_kept_for_the_audit(self):
+        decided = self.finished(self.partner, 90)
+        decided.sudo().write({"result": "possible_match", "completed_at": decided.check_date})
+        decision = (
+            self.env["spp.dci.clearance.decision"]
+            .with_user(self.officer)
+            ._decide(decided.with_user(self.officer), "review_not_same", "other birth date")
+        )
+        later = self.finished(self.partner, 70)  # supersedes the decided check
+        self.assertFalse(decided.is_latest)
+        self.run_job()
+        self.assertTrue(decided.exists(), "a superseded attempt with a decision stays")
+        self.assertTrue(decision.exists())
+        self.assertTrue(later.exists())
+
     def test_zero_keeps_for_ever(self):
         self.connection.write(
             {"keep_answers_days": 0, "keep_attempts_days": 0, "keep_logs_days": 0}
