@@ -319,9 +319,12 @@ class IbrSender(models.Model):
 
     def _jwk_to_public_key(self, jwk):
         """The verification key of one JWK: its own type, its ``alg`` and the
-        algorithm its kid names must all agree."""
+        algorithm its kid names (a ``sender|key|alg`` kid; a thumbprint names
+        none) must all agree."""
         kid = jwk.get("kid", "")
         key = public_key_from_pem(self._jwk_to_pem(jwk), kid=kid, algorithm=jwk.get("alg") or "")
+        if "|" not in kid:  # sender_keys took it as its own JWK thumbprint
+            return key
         named = KeyId.parse(kid).algorithm
         if named != key.algorithm:
             raise KeyFormatError(f"key {kid!r} is {key.algorithm} but its kid says {named}")

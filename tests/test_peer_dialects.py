@@ -5,12 +5,13 @@ import json
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
-from ..dci import dialects
+from ..dci import dialects, messages
 from ..dci.jws import looks_like_jws
-from ..dci.keys import parse_jwks
+from ..dci.keys import SigningKey, parse_jwks
 from ..dci.messages import SearchQuery
 from ..dci.simulator import IbrSimulator
-from .common import IbrCase
+from ..dci.testing import LoopbackServer
+from .common import IBR_SENDER_ID, OUR_SENDER_ID, IbrCase
 
 QUERY = SearchQuery("r1", "NID", "1000000001")
 
@@ -102,6 +103,30 @@ class TestPeerDialects(IbrCase):
         response = self.post(b"{}", "/ibr/on-txn-status")  # it was given our base
         self.assertEqual(response.json()["message"]["error"]["code"], "err.request.bad")
         self.assertEqual(self.post(b"{}", "/ibr/notify/on-notify").status_code, 404)
+
+    def test_an_opencrvs_style_callback_is_verified_by_its_thumbprint_kid(self):
+        key = SigningKey.generate(IBR_SENDER_ID, "rs256")
+        crvs = dialects.dialect("opencrvs")
+        document = {"keys": [crvs.key_for(key).public.to_jwk()]}  # kid: the JWK thumbprint
+        with LoopbackServer({"/jwks.json": (200, {}, json.dumps(document).encode())}) as server:
+            self.sender.jwks_url = server.url + "/jwks.json"
+            self.sender.fetch_public_key()
+        check = self.make_check()
+        reference_id = self.mark_sent(check)
+        header = messages.callback_header(
+            "on-search", IBR_SENDER_ID, status="succ", receiver_id=OUR_SENDER_ID
+        )
+        message = {
+            "transaction_id": "txn-1",
+            "correlation_id": "corr-1",
+            "search_response": [self.item(reference_id)],
+        }
+        envelope = crvs.sign(header, message, key)
+        self.assertTrue(looks_like_jws(envelope["signature"]))
+        response = self.post(json.dumps(envelope).encode())
+        self.assertEqual(response.status_code, 200, response.text)
+        check.invalidate_recordset()
+        self.assertEqual(check.state, "completed")
 
     def test_the_form_explains_the_preset(self):
         self.connection.write({"peer_dialect": "openg2p"})
