@@ -152,15 +152,18 @@ class CheckRequestOrigin(models.Model):
 class ResPartnerAutoCheck(models.Model):
     _inherit = "res.partner"
 
+    # OpenSPP's identifiers (``reg_ids``) given or edited on the registrant; this
+    # module's own identifier lines note their registrant themselves (below)
     @api.model_create_multi
     def create(self, vals_list):
         partners = super().create(vals_list)
-        partners._ibr_identifiers_changed()
+        if any("reg_ids" in vals for vals in vals_list):
+            partners._ibr_identifiers_changed()
         return partners
 
     def write(self, vals):
         result = super().write(vals)
-        if "reg_ids" in vals:  # OpenSPP's identifiers, edited on the registrant
+        if "reg_ids" in vals:
             self._ibr_identifiers_changed()
         return result
 

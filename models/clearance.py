@@ -73,6 +73,8 @@ class ResPartnerClearance(models.Model):
         if operator not in ("in", "not in"):
             return NotImplemented
         states = {value} if isinstance(value, str) else set(value)
+        if False in states:  # no clearance shown: nothing known
+            states = (states - {False}) | {"unknown"}
         wanted = states - {"unknown"}
         self.env.flush_all()  # the statement reads checks and decisions as stored
         known = self._clearance_query(None, None, None)

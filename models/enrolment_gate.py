@@ -32,6 +32,7 @@ _logger = logging.getLogger(__name__)
 MEMBERSHIP = "spp.program.membership"
 PROGRAM = "spp.program"
 DUPLICATE = "spp.program.membership.duplicate"
+AUTOMATION = "base.automation"
 PROGRAMME_STATES = ("draft", "enrolled", "paused")  # the memberships a programme check covers
 STRICTNESS = {"allow": 0, "warn": 1, "refuse": 2}
 SHOWN = 5  # refused registrants named in one message
@@ -69,6 +70,14 @@ def _make_write():
     return write
 
 
+def _make_automation_hook():
+    def _register_hook(self):
+        _register_hook.origin(self)
+        self.env["spp.dci.enrolment.gate"]._install_wrappers()
+
+    return _register_hook
+
+
 def _make_programme_action():
     def action_check_beneficiaries_in_ibr(self):
         """Check this programme's beneficiaries in the IBR (one large request)."""
@@ -83,6 +92,16 @@ class EnrolmentGate(models.AbstractModel):
 
     def _register_hook(self):
         super()._register_hook()
+        self._install_wrappers()
+        if PROGRAM in self.env:
+            self._ensure_programme_action()
+        if AUTOMATION in self.env:
+            # automation rules re-patch models by deleting every model's patched
+            # create/write, ours included: put ours back each time they do
+            _wrap(self.env.registry[AUTOMATION], "_register_hook", _make_automation_hook)
+
+    @api.model
+    def _install_wrappers(self):
         if MEMBERSHIP in self.env:
             membership = self.env.registry[MEMBERSHIP]
             _wrap(membership, "create", _make_create)
@@ -93,7 +112,6 @@ class EnrolmentGate(models.AbstractModel):
                 "action_check_beneficiaries_in_ibr",
                 _make_programme_action,
             )
-            self._ensure_programme_action()
 
     @api.model
     def _ensure_programme_action(self):

@@ -2,6 +2,7 @@
 when the transaction commits; the nightly re-check keeps to N days and M a day."""
 
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import Command, fields
 from odoo.tests import TransactionCase, tagged
@@ -88,11 +89,20 @@ class TestAutomaticChecks(IbrFixtures, TransactionCase):
     def test_automatic_requests_notify_nobody(self):
         self.registrant()
         request = self.committed()
-        request._notify_finished()
-        self.assertTrue(request.notified_at)
-        self.assertFalse(
-            self.env["bus.bus"].sudo().search([("message", "ilike", "IBR checks finished")])
-        )
+        users = type(self.env["res.users"])
+        with patch.object(users, "_bus_send", autospec=True) as sent:
+            request._notify_finished()
+            self.assertTrue(request.notified_at)
+            self.assertFalse(sent.called, "no officer asked: nobody is told")
+            officer_request = self.requests.sudo().create(
+                {
+                    "identifier_type": "NID",
+                    "connection_id": self.connection.id,
+                    "partner_ids_json": "[]",
+                }
+            )
+            officer_request._notify_finished()
+            self.assertTrue(sent.called, "an officer's request is still announced")
 
 
 @tagged("post_install", "-at_install")

@@ -125,6 +125,7 @@ class TestClearanceStates(ClearanceCase):
             partners.search(mine + [("dci_clearance", "!=", "unknown")]).ids,
             (self.partners - unknown).ids,
         )
+        self.assertEqual(partners.search(mine + [("dci_clearance", "=", False)]).ids, unknown.ids)
 
     def test_ten_thousand_registrants_in_one_query(self):
         partners = self.env["res.partner"].create([{"name": f"Bulk {n}"} for n in range(10000)])

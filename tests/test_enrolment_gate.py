@@ -56,6 +56,20 @@ class TestEnrolmentGate(ClearanceCase):
                 {"partner_id": partner.id, "program_id": other.id, "state": "enrolled"}
             )
 
+    def test_gate_survives_an_automation_rule_on_memberships(self):
+        partner = self.partners[0]
+        self.completed(partner, "confirmed_match")
+        # creating a rule unpatches and repatches the models' create/write
+        self.env["base.automation"].create(
+            {
+                "name": "Note every membership change",
+                "model_id": self.env["ir.model"]._get_id(MEMBERSHIP),
+                "trigger": "on_create_or_write",
+            }
+        )
+        with self.assertRaises(UserError):
+            self.enrol(self.member(partner))
+
     def test_overridden_block_is_enrolled(self):
         partner = self.partners[0]
         check = self.completed(partner, "confirmed_match")

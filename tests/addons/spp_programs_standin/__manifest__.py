@@ -8,7 +8,9 @@
     "category": "Hidden",
     "author": "OpenSPP community",
     "website": "https://github.com/OpenSPP/openspp-modules",
-    "depends": ["base", "mail"],
+    # base_automation: deployments run automation rules on memberships, and the
+    # enrolment gate must survive their re-patching of the model
+    "depends": ["base", "mail", "base_automation"],
     "data": ["security/ir.model.access.csv"],
     "installable": True,
 }
