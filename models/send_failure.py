@@ -27,10 +27,11 @@ def _texts(env):
     """kind -> (officer's text, administrator's hint); both take the same named values."""
     return {
         "unreachable": (
-            env._("The IBR could not be reached or did not answer in time (%(reason)s)."),
+            # the reason says what failed: "the IBR cannot be reached (connection refused)"
+            env._("No answer from the IBR: %(reason)s."),
             env._(
-                "The IBR could not be reached (%(reason)s): check the IBR Base URL %(url)s "
-                "and that this server may connect to it (network, firewall, DNS)."
+                "No answer from the IBR: %(reason)s. Check the IBR Base URL %(url)s and that "
+                "this server may connect to it (network, firewall, DNS)."
             ),
         ),
         "ibr_error": (

@@ -155,3 +155,22 @@ class TestTours(IbrHttpCase):
             "spp_dci_ibr_no_connection",
             login=self.officer.login,
         )
+
+    def test_the_figures_colour_and_split_results(self):
+        checks = self.env["spp.dci.duplication.check"]
+        for value, result in (("1000000001", "confirmed_match"), ("1000000009", "no_match")):
+            check = checks.create(
+                {
+                    "partner_id": self.partner.id,
+                    "identifier_type": "NID",
+                    "identifier_value": value,
+                    "data_source_id": self.connection.id,
+                }
+            )
+            check.sudo().write({"state": "completed", "result": result})
+        manager = self.env.ref("base.user_admin")  # an IBR manager (security/groups.xml)
+        self.start_tour(
+            "/odoo/action-spp_dci_client_ibr.action_ibr_dashboard",
+            "spp_dci_ibr_figures",
+            login=manager.login,
+        )
