@@ -158,12 +158,13 @@ class TestTours(IbrHttpCase):
 
     def test_the_figures_colour_and_split_results(self):
         checks = self.env["spp.dci.duplication.check"]
-        for value, result in (("1000000001", "confirmed_match"), ("1000000009", "no_match")):
+        pairs = ((self.partner, "confirmed_match"), (self.partner2, "no_match"))
+        for partner, result in pairs:  # two registrants: both are latest attempts
             check = checks.create(
                 {
-                    "partner_id": self.partner.id,
+                    "partner_id": partner.id,
                     "identifier_type": "NID",
-                    "identifier_value": value,
+                    "identifier_value": "1000000001",
                     "data_source_id": self.connection.id,
                 }
             )
