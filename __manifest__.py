@@ -39,7 +39,12 @@
     ],
     "pre_init_hook": "pre_init_hook",
     "assets": {
-        "web.assets_backend": ["spp_dci_client_ibr/static/src/**/*"],
+        "web.assets_backend": [
+            "spp_dci_client_ibr/static/src/*.js",
+            "spp_dci_client_ibr/static/src/*.scss",
+        ],
+        # views loaded with the web client's own lazy views (graph)
+        "web.assets_backend_lazy": ["spp_dci_client_ibr/static/src/views/*.js"],
         "web.assets_tests": ["spp_dci_client_ibr/static/tests/tours/*.js"],
     },
 }

@@ -68,7 +68,7 @@ def test_banner_gives_sender_id_jwks_and_registry_configuration():
         f"signing key: {kid} (new at every start: see --key-file)",
         "client requests: not verified: see --client-jwks",
         "",
-        "Registry side (Settings > Technical > DCI > Configuration):",
+        "Registry side (IBR Checks > Configuration):",
         "  IBR Sender",
         "    Name: IBR simulator",
         "    Sender ID: ibr.sim",
@@ -234,3 +234,29 @@ def test_start_is_quiet_when_client_jwks_has_a_key():
             pass
     assert lines[-1] == "Ctrl-C stops it."
     assert "warning" not in process.stderr.read()
+
+
+def test_sigterm_stops_it_promptly_while_callbacks_hang():
+    """After serving traffic, one SIGTERM is enough: callbacks still being sent
+    (here to a peer that never answers) get a few seconds in all, not each."""
+    import socket
+
+    silent = socket.socket()  # accepts connections (backlog), never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    target = f"http://127.0.0.1:{silent.getsockname()[1]}/dci_api/ibr/on-search"
+    try:
+        with simulate_process() as (lines, process):
+            url = lines[0].removeprefix("IBR simulator at ")
+            client = IbrClient(url, SigningKey.generate(CLIENT_ID), CLIENT_ID)
+            for n in range(4):
+                client.search([SearchQuery(f"r{n}", "NID", "1000000001")], sender_uri=target)
+            time.sleep(0.5)  # the callbacks are on their way, and hang
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+            elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert process.returncode == 0, process.stderr.read()
+    assert elapsed < 8, f"{elapsed:.1f} s to stop"

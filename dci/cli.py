@@ -580,14 +580,16 @@ def cmd_simulate(args):
         if args.client_jwks and not len(sim.client_keys):
             _say(_no_client_key_warning(sim.client_trust))
         print(_simulator_banner(sim, args), flush=True)  # last: its end says "ready"
-        stopped = threading.Event()
-        # a service manager stops it with SIGTERM: as cleanly as Ctrl-C
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        # a service manager stops it with SIGTERM: as cleanly as Ctrl-C. The
+        # handler only raises (an Event set from a signal handler can deadlock
+        # on the lock the main thread holds); a second signal stops it at once.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            while not stopped.wait(3600):
-                pass
+            while True:
+                time.sleep(3600)
         except KeyboardInterrupt:
-            pass
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
     return EXIT_OK
 
 
@@ -613,7 +615,7 @@ def _simulator_banner(sim, args):
             f"client requests: {checked}",
             *([sim.faults.describe()] if sim.faults else []),
             "",
-            "Registry side (Settings > Technical > DCI > Configuration):",
+            "Registry side (IBR Checks > Configuration):",
             "  IBR Sender",
             f"    Name: {SIMULATOR_NAME}",
             f"    Sender ID: {sim.sender_id}",

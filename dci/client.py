@@ -378,6 +378,8 @@ class IbrClient:
             raise PeerUnreachable("the IBR did not answer in time") from None
         except requests.RequestException as exc:  # refused, reset, DNS, TLS, cut short
             _logger.info("IBR %s unreachable: %s", self.base_url, type(exc).__name__)
+            if "timed out" in str(exc).lower():  # a read timeout retried by urllib3
+                raise PeerUnreachable("the IBR did not answer in time") from None
             raise PeerUnreachable(f"the IBR cannot be reached ({_network_reason(exc)})") from None
         if status >= 400:
             code, message = _error_of(content)

@@ -21,7 +21,8 @@ _logger = logging.getLogger(__name__)
 
 API_ROOT = "/dci_api"  # root_path of the fastapi endpoint (data/fastapi_endpoint.xml)
 CALLBACK_PATH = API_ROOT + "/ibr/on-search"
-JWKS_PATH = API_ROOT + "/.well-known/jwks.json"  # routers/callback.py also serves /ibr/jwks.json
+# the README's address; routers/callback.py also serves /.well-known/jwks.json
+JWKS_PATH = API_ROOT + "/ibr/jwks.json"
 CALLBACK_ROUTES = tuple(route.path for route in ROUTE_TABLE)
 CONNECTION_MENU = "IBR Checks > Configuration > IBR Connections"
 # A failure to connect is retried at once, inside one send (nothing reached the
@@ -292,7 +293,7 @@ class IbrConnection(models.Model):
 
     def _our_jwks_url(self):
         """Where the IBR fetches our keys: beside a configured on-search URL of
-        ours (the router serves ``/ibr/jwks.json`` too), else under web.base.url."""
+        ours, else under web.base.url (``/dci_api/ibr/jwks.json`` both ways)."""
         self.ensure_one()
         suffix = CALLBACK_PATH[len(API_ROOT) :]  # /ibr/on-search
         if self.callback_url and self.callback_url.endswith(suffix):

@@ -33,6 +33,7 @@ KEY_REFRESH_FIELDS = frozenset(
         "public_key",
         "algorithm",
         "last_key_fetch",
+        "keys_fetched_at",
         "last_fetch_error",
         "key_refresh_due",
         "encryption_jwk",
@@ -107,7 +108,11 @@ class IbrSender(models.Model):
         help="The IBR's public encryption key (the first key with use enc in its JWKS), as a "
         "JWK: what our messages are encrypted to when a connection encrypts.",
     )
-    last_key_fetch = fields.Datetime(readonly=True)
+    # every fetch, failed ones too: the refresh limiter counts from it
+    last_key_fetch = fields.Datetime(string="Last Fetch Attempt", readonly=True)
+    keys_fetched_at = fields.Datetime(
+        string="Last Key Fetch", readonly=True, help="When keys were last fetched and stored."
+    )
     last_fetch_error = fields.Text(readonly=True)
     key_refresh_due = fields.Datetime(
         readonly=True,
@@ -421,6 +426,7 @@ class IbrSender(models.Model):
             "public_key": current.pem,
             "algorithm": current.algorithm,
             "last_key_fetch": now,
+            "keys_fetched_at": now,
             "last_fetch_error": False,
             "key_refresh_due": False,
         }

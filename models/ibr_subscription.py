@@ -82,6 +82,12 @@ class DciIbrSubscription(models.Model):
     )
     code = fields.Char(string="Subscription Code", readonly=True, index=True)
     status = fields.Char(readonly=True, help="rcvd, pdng, succ or rjct")
+    status_label = fields.Selection(
+        [("rcvd", "Received"), ("pdng", "Pending"), ("succ", "Accepted"), ("rjct", "Rejected")],
+        string="IBR Status",
+        compute="_compute_status_label",
+        help="What the IBR last said of this request.",
+    )
     subscription_status = fields.Char(readonly=True, help="subscribe or unsubscribe")
     status_reason = fields.Char(readonly=True)
     timestamp = fields.Char(readonly=True)
@@ -91,6 +97,12 @@ class DciIbrSubscription(models.Model):
         "(partner_id, connection_id) WHERE partner_id IS NOT NULL AND connection_id IS NOT NULL"
     )
     _pending_index = models.Index("(id) WHERE pending_action IS NOT NULL")
+
+    @api.depends("status")
+    def _compute_status_label(self):
+        known = dict(self._fields["status_label"].selection)
+        for sub in self:
+            sub.status_label = sub.status if sub.status in known else False
 
     @api.depends("partner_id", "connection_id", "state")
     def _compute_display_name(self):

@@ -16,6 +16,7 @@ def notification(title, message, kind="info"):
             "message": message,
             "type": kind,
             "sticky": kind == "danger",
+            "className": "o_spp_dci_ibr_notification",  # its lines stay lines (static/src)
             "next": {"type": "ir.actions.client", "tag": "soft_reload"},
         },
     }

@@ -27,10 +27,12 @@ def _texts(env):
     """kind -> (officer's text, administrator's hint); both take the same named values."""
     return {
         "unreachable": (
-            env._("The IBR could not be reached or did not answer in time (%(reason)s)."),
+            # the reason says it: "the IBR cannot be reached (connection refused)",
+            # "the IBR did not answer in time"
+            env._("%(Reason)s."),
             env._(
-                "The IBR could not be reached (%(reason)s): check the IBR Base URL %(url)s "
-                "and that this server may connect to it (network, firewall, DNS)."
+                "%(Reason)s: check the IBR Base URL %(url)s and that this server may connect "
+                "to it (network, firewall, DNS)."
             ),
         ),
         "ibr_error": (
@@ -110,7 +112,8 @@ def send_failure(env, exc, connection=None):
         return SendFailure("configuration", False, reason, reason)
     kind = exc.kind if exc.kind in FAILURE_KINDS else "refused"
     officer, admin = _texts(env)[kind]
-    values = {"reason": exc.message, "code": exc.code}
+    values = {"reason": exc.message, "Reason": exc.message[:1].upper() + exc.message[1:]}
+    values["code"] = exc.code
     if connection:
         values.update(
             url=connection.base_url,

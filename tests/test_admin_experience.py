@@ -204,9 +204,7 @@ class TestAdminExperience(IbrCase):
         )
         conn = self.connection
         conn.callback_url = False
-        self.assertEqual(
-            conn.our_jwks_url, "https://spmis.example.org/dci_api/.well-known/jwks.json"
-        )
+        self.assertEqual(conn.our_jwks_url, "https://spmis.example.org/dci_api/ibr/jwks.json")
         self.assertEqual(conn.our_callback_url, "https://spmis.example.org/dci_api/ibr/on-search")
         self.assertIn(
             "https://spmis.example.org/dci_api/ibr/txn/on-status", conn.our_callback_urls.split()
@@ -287,7 +285,7 @@ class TestAdminExperience(IbrCase):
         self.assertIn(
             "✗ The IBR answered HTTP 500 (server error): the IBR is failing on its side", result
         )
-        self.assertNotIn("could not be reached", result)
+        self.assertNotIn("cannot be reached", result)
         self.assertFalse(self.connection.last_test_ok)
         self.assertFalse(self.connection.last_test_transaction_id)
         self.assertEqual(len(sim.requests), 1)  # no retry: the administrator waits
@@ -301,8 +299,11 @@ class TestAdminExperience(IbrCase):
         self.assertIn(f"give it our JWKS URL {conn.our_jwks_url}", conn.last_test_result)
         conn.base_url = "http://127.0.0.1:9"
         conn.action_test_connection()
-        self.assertIn("✗ The IBR could not be reached", conn.last_test_result)
-        self.assertIn("check the IBR Base URL http://127.0.0.1:9", conn.last_test_result)
+        self.assertIn(
+            "✗ The IBR cannot be reached (connection refused): check the IBR Base URL "
+            "http://127.0.0.1:9",
+            conn.last_test_result,
+        )
         conn.ibr_sender_id = False
         conn.sudo().signing_private_key = False
         with patch.object(IbrClient, "_post", side_effect=AssertionError("sent")):

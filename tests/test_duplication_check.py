@@ -313,7 +313,7 @@ class TestDuplicationCheck(IbrCase):
         self.point("http://127.0.0.1:9", "sync")
         with mute_logger(*QUIET):
             self.send(check)
-        self.assert_failed(check, "could not be reached")
+        self.assert_failed(check, "The IBR cannot be reached (connection refused).")
 
     def test_configuration_problems_are_user_errors(self):
         check = self.make_check()

@@ -8,6 +8,8 @@ from unittest.mock import patch
 from odoo.exceptions import UserError
 from odoo.tests.common import new_test_user
 
+from ..dci.simulator import IbrSimulator
+from ..models.notify import notification
 from .common import IbrCase
 
 
@@ -205,3 +207,26 @@ class TestScreens(IbrCase):
         self.assertTrue(views)
         with self.assertNoLogs("odoo.addons.base.models.ir_ui_view", "WARNING"):
             views._check_xml()  # what Odoo checks when it loads them
+
+    # -- the administrator's screens -------------------------------------------
+
+    def test_the_last_key_fetch_is_the_last_success(self):
+        sender = self.sender.with_user(self.env.ref("base.user_admin"))
+        with IbrSimulator() as sim:
+            sender.write({"sender_id": sim.sender_id, "jwks_url": sim.jwks_url})
+            sender.action_fetch_public_key()
+        fetched = sender.keys_fetched_at
+        self.assertTrue(fetched)
+        sender.jwks_url = "http://127.0.0.1:9/jwks.json"
+        action = sender.action_fetch_public_key()
+        self.assertEqual(action["params"]["type"], "danger")
+        self.assertTrue(sender.last_fetch_error)
+        self.assertEqual(sender.keys_fetched_at, fetched, "a failed fetch fetched nothing")
+        self.assertGreaterEqual(sender.last_key_fetch, fetched)
+
+    def test_our_toasts_keep_their_lines_and_our_jwks_url_is_the_readmes(self):
+        action = notification("Title", "✓ one\n✗ two", "danger")
+        self.assertEqual(action["params"]["className"], "o_spp_dci_ibr_notification")
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", "https://x.example")
+        self.connection.callback_url = False
+        self.assertEqual(self.connection.our_jwks_url, "https://x.example/dci_api/ibr/jwks.json")

@@ -155,3 +155,23 @@ class TestTours(IbrHttpCase):
             "spp_dci_ibr_no_connection",
             login=self.officer.login,
         )
+
+    def test_the_figures_colour_and_split_results(self):
+        checks = self.env["spp.dci.duplication.check"]
+        pairs = ((self.partner, "confirmed_match"), (self.partner2, "no_match"))
+        for partner, result in pairs:  # two registrants: both are latest attempts
+            check = checks.create(
+                {
+                    "partner_id": partner.id,
+                    "identifier_type": "NID",
+                    "identifier_value": "1000000001",
+                    "data_source_id": self.connection.id,
+                }
+            )
+            check.sudo().write({"state": "completed", "result": result})
+        manager = self.env.ref("base.user_admin")  # an IBR manager (security/groups.xml)
+        self.start_tour(
+            "/odoo/action-spp_dci_client_ibr.action_ibr_dashboard",
+            "spp_dci_ibr_figures",
+            login=manager.login,
+        )

@@ -82,6 +82,7 @@ from .faults import FaultPlan
 
 __all__ = ["FAILURES", "IbrSimulator"]
 
+STOP_GRACE = 5.0  # seconds callbacks being sent get to finish when the simulator stops
 FAILURES = frozenset(
     {"err-ack", "http-500", "rjct", "drop", "duplicate", "bad-signature", "unsigned"}
 )
@@ -174,11 +175,14 @@ class IbrSimulator:
         thread.start()
         return self
 
-    def stop(self):
+    def stop(self, grace=STOP_GRACE):
+        """Stop serving; give the callbacks still being sent ``grace`` seconds
+        in all (they are daemon threads: the rest die with the process)."""
         self._server.shutdown()
         self._server.server_close()
+        deadline = time.monotonic() + grace
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0, deadline - time.monotonic()))
 
     def __enter__(self):
         return self.start()

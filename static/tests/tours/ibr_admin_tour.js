@@ -35,5 +35,15 @@ registry.category("web_tour.tours").add("spp_dci_ibr_admin_connection", {
             content: "Signing, the IBR's key and the IBR's acknowledgement all pass",
             trigger: ".o_notification:contains(Connection test passed)",
         },
+        {
+            content: "...one step a line",
+            trigger: ".o_notification.o_spp_dci_ibr_notification .o_notification_content",
+            run() {
+                const style = getComputedStyle(this.anchor).whiteSpace;
+                if (style !== "pre-line") {
+                    throw new Error(`the test's lines run together (white-space: ${style})`);
+                }
+            },
+        },
     ],
 });

@@ -65,3 +65,32 @@ registry.category("web_tour.tours").add("spp_dci_ibr_french_officer", {
         },
     ],
 });
+
+registry.category("web_tour.tours").add("spp_dci_ibr_figures", {
+    steps: () => [
+        {
+            content: "Results are coloured by meaning: No Match green, Confirmed Match red",
+            trigger: ".o_graph_renderer canvas",
+            run() {
+                const chart = window.Chart.getChart(this.anchor);
+                const colours = Object.fromEntries(
+                    chart.data.datasets.map((d) => [d.label, d.backgroundColor])
+                );
+                if (colours["No Match"] !== "#28a745" || colours["Confirmed Match"] !== "#dc3545") {
+                    throw new Error(`colours by result: ${JSON.stringify(colours)}`);
+                }
+            },
+        },
+        {
+            content: "The pivot counts results by IBR connection",
+            trigger: ".o_switch_view.o_pivot",
+            run: "click",
+        },
+        {
+            trigger: ".o_pivot thead:contains(No Match):contains(Confirmed Match)",
+        },
+        {
+            trigger: ".o_pivot tbody th:contains(Test IBR connection)",
+        },
+    ],
+});
