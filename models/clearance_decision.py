@@ -30,7 +30,11 @@ class ClearanceDecision(models.Model):
 
     check_id = fields.Many2one(
         # restrict: a decided check is the audit's, no deletion may take the decision with it
-        "spp.dci.duplication.check", required=True, readonly=True, ondelete="restrict", index=True
+        "spp.dci.duplication.check",
+        required=True,
+        readonly=True,
+        ondelete="restrict",
+        index=True,
     )
     # copied from the check when deciding (they never change): clearance reads them
     # in SQL without a join
