@@ -27,6 +27,8 @@ from markupsafe import escape
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
+from .groups import OFFICER_GROUP
+
 _logger = logging.getLogger(__name__)
 
 MEMBERSHIP = "spp.program.membership"
@@ -128,7 +130,7 @@ class EnrolmentGate(models.AbstractModel):
                     "model_id": self.env["ir.model"]._get_id(PROGRAM),
                     "binding_model_id": self.env["ir.model"]._get_id(PROGRAM),
                     "binding_view_types": "form,list",
-                    "group_ids": [(4, self.env.ref("spp_dci_client_ibr.group_ibr_officer").id)],
+                    "group_ids": [(4, self.env.ref(OFFICER_GROUP).id)],
                     "state": "code",
                     "code": "action = records.action_check_beneficiaries_in_ibr()",
                 }
@@ -237,7 +239,7 @@ class EnrolmentGate(models.AbstractModel):
     @api.model
     def _check_programme(self, programmes):
         """Queue one request for the beneficiaries of each of ``programmes``."""
-        if not self.env.user.has_group("spp_dci_client_ibr.group_ibr_officer"):
+        if not self.env.user.has_group(OFFICER_GROUP):
             raise AccessError(self.env._("Only an IBR officer may check beneficiaries in the IBR."))
         requests = self.env["spp.dci.check.request"]
         for programme in programmes:

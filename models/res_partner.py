@@ -66,13 +66,13 @@ class ResPartner(models.Model):
         [("checking", "Check in Progress"), ("failed", "Latest Check Failed")],
         string="IBR Check Status",
         compute="_compute_dci_latest",
-        groups="spp_dci_client_ibr.group_ibr_viewer",
+        groups=VIEWER_GROUP,
         help="A latest attempt that failed or is not answered yet: the result shown is older.",
     )
     dci_matched_programs = fields.Text(
         string="Matched Programmes",
         compute="_compute_dci_latest",
-        groups="spp_dci_client_ibr.group_ibr_pii",
+        groups=PII_GROUP,
         help="The programmes of the latest results, once each.",
     )
     dci_latest_check_ids = fields.Many2many(
@@ -110,7 +110,7 @@ class ResPartner(models.Model):
             order="completed_at desc, id desc",
         ):
             latest.setdefault(check.partner_id.id, {}).setdefault(check.data_source_id.id, check)
-        pii = self.env.user.has_group("spp_dci_client_ibr.group_ibr_pii")
+        pii = self.env.user.has_group(PII_GROUP)
         for partner in self:
             mine = checks.union(*latest.get(partner.id, {}).values())
             states = attempts.get(partner.id, set())
