@@ -36,7 +36,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from odoo_sweep import Rpc  # noqa: E402 - benchmarks/ is the script's directory
+from odoo_sweep import Rpc, launch  # noqa: E402 - benchmarks/ is the script's directory
 
 from dci import messages  # noqa: E402
 from dci.keys import SigningKey  # noqa: E402
@@ -532,17 +532,7 @@ def start_server(args, dbs, logfile):
         f"--db-filter=^({'|'.join(dbs)})$",
         "--limit-time-real=3600",
     ]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{args.port}"
-    for _ in range(240):
-        try:
-            if requests.get(f"{url}/web/login?db={dbs[0]}", timeout=2).status_code == 200:
-                return server, url
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("Odoo did not start")
+    return launch(command, f"http://127.0.0.1:{args.port}", f"/web/login?db={dbs[0]}", 120)
 
 
 def main():

@@ -99,11 +99,16 @@ def start_server(args, mode, port, logfile):
     ]
     if mode == "prefork":
         command += ["--workers=2", "--limit-memory-soft=4294967296"]
+    return launch(command, f"http://127.0.0.1:{port}")
+
+
+def launch(command, url, login="/web/login", seconds=60):
+    """Start the Odoo server ``command``; return ``(process, url)`` once its
+    login page (``login``) answers, or kill it after ``seconds``."""
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
+    for _ in range(int(seconds * 2)):
         try:
-            if requests.get(f"{url}/web/login", timeout=2).status_code == 200:
+            if requests.get(f"{url}{login}", timeout=2).status_code == 200:
                 return server, url
         except requests.RequestException:
             pass
