@@ -15,15 +15,15 @@ from .errors import DCIError
 from .httpserver import JsonRequestHandler
 from .inbound import accept
 from .replay import InMemoryReplayGuard
-from .routes import CALLBACK_ROUTES, route_for
+from .routes import CALLBACK_ROUTES
 
 __all__ = ["ALL_ROUTES", "CallbackListener"]
 
 # path -> (action, message schema): the on-search route alone, or every route
-SEARCH_ROUTES = {"/on-search": (route_for("on-search").action, route_for("on-search").schema)}
 ALL_ROUTES = {
     f"/{path}": (route.action, route.schema) for route in CALLBACK_ROUTES for path in route.paths
 }
+SEARCH_ROUTES = {"/on-search": ALL_ROUTES["/on-search"]}
 
 
 class CallbackListener:
