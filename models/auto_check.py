@@ -72,8 +72,14 @@ class CheckRequestOrigin(models.Model):
         try:
             with self.env.cr.savepoint():
                 self.env["spp.dci.enrolment.gate"].sudo()._mark_duplicates(self)
-        except Exception:  # noqa: BLE001 - logged, never lost in the callback
-            _logger.exception("Marking duplicates of programme %s failed", self.programme_res_id)
+        except Exception as exc:  # noqa: BLE001 - logged, never lost in the callback
+            # the error's kind only: its text or traceback may quote the failed row
+            # (registrants' names, identifiers)
+            _logger.error(
+                "Marking duplicates of programme %s failed (%s)",
+                self.programme_res_id,
+                type(exc).__name__,
+            )
 
     @api.model
     def _queue_automatic(self, partners, connection, origin):

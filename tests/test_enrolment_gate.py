@@ -5,7 +5,9 @@
 without it, it is reported as skipped and ``TestWithoutProgrammes`` runs instead.
 """
 
+import logging
 import unittest
+from unittest.mock import patch
 
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
@@ -123,6 +125,29 @@ class TestEnrolmentGate(ClearanceCase):
         self.assertEqual(duplicate.beneficiary_ids, self.member(matched))
         self.assertIn("IBR", duplicate.reason)
         self.assertIn(str(checks.filtered(lambda c: c.partner_id == matched).id), duplicate.comment)
+
+    def test_a_failed_marking_logs_no_personal_data_and_keeps_the_answers(self):
+        partner = self.partners[0]
+        partner.sudo().dci_identifier_ids = [(0, 0, {"id_type": "NID", "value": "9000000001"})]
+        self.programme.with_user(self.officer).action_check_beneficiaries_in_ibr()
+        request = self.env["spp.dci.check.request"].search([("origin", "=", "programme")])
+        check = request.check_ids
+        check.write({"state": "completed", "result": "confirmed_match"})
+        gate = type(self.env["spp.dci.enrolment.gate"])
+        failure = ValueError(f"Failing row contains ({partner.name}, 9000000001)")
+        with (
+            patch.object(gate, "_mark_duplicates", side_effect=failure),
+            self.assertLogs("odoo.addons.spp_dci_client_ibr.models.auto_check", "ERROR") as logs,
+        ):
+            check._notify_finished_requests()
+        logged = "\n".join(
+            r.getMessage() + (logging.Formatter().formatException(r.exc_info) if r.exc_info else "")
+            for r in logs.records
+        )
+        self.assertIn("Marking duplicates of programme", logged)
+        self.assertNotIn(partner.name, logged)
+        self.assertNotIn("9000000001", logged)
+        self.assertEqual((check.state, check.result), ("completed", "confirmed_match"))
 
     def test_only_officers_check_a_programme(self):
         with self.assertRaises(AccessError):
