@@ -275,9 +275,12 @@ class CheckRequest(models.Model):
         """One step of the send job: expand a chunk of the oldest pending request
         no other job is expanding. Returns how many registrants it went through."""
         self.flush_model()
+        # NO KEY UPDATE: the answers being applied meanwhile hold KEY SHARE locks on
+        # this row (their batch-figure rows refer to it); a plain FOR UPDATE would skip
+        # it and end the send job with registrants still to queue
         self.env.cr.execute(
             """SELECT id FROM spp_dci_check_request WHERE state = 'pending'
-                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
             log_exceptions=False,
         )
         row = self.env.cr.fetchone()

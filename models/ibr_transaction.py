@@ -144,7 +144,7 @@ class IbrTransaction(models.Model):
             """SELECT id, state FROM spp_dci_ibr_transaction
                 WHERE (state = 'sending' AND lease_until < %(now)s)
                    OR (state = 'retrying' AND next_attempt_at <= %(now)s)
-                ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                ORDER BY id LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
             # the clock the lease and the resend time were set with (not the
             # transaction's start: a long job run would see the past)
             {"now": fields.Datetime.now()},
@@ -177,7 +177,7 @@ class IbrTransaction(models.Model):
         cr.execute(
             """SELECT id FROM spp_dci_duplication_check
                 WHERE state = 'queued' AND data_source_id IS NOT DISTINCT FROM %s
-                ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+                ORDER BY id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED""",
             (row[0], connection.batch_size or 50),
             log_exceptions=False,
         )

@@ -119,7 +119,7 @@ class IbrRetention(models.AbstractModel):
                             WHERE raw_response IS NOT NULL AND check_date < %(before)s
                               AND data_source_id = %(connection)s
                               AND state IN ('completed', 'failed')
-                            ORDER BY check_date LIMIT %(limit)s FOR UPDATE SKIP LOCKED),
+                            ORDER BY check_date LIMIT %(limit)s FOR NO KEY UPDATE SKIP LOCKED),
                        lines AS (
                            UPDATE spp_dci_duplication_match
                               SET %(blank)s

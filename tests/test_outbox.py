@@ -6,6 +6,7 @@ runs it (its own cursor, a commit per batch). Everything committed here is
 removed in the class cleanup.
 """
 
+import json
 import logging
 import threading
 import time
@@ -13,6 +14,7 @@ from unittest.mock import patch
 
 import psycopg2
 
+from odoo import api
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
@@ -254,3 +256,36 @@ class TestOutbox(SimulatorCommittedCase):
         self._wait_until_answered(ids)
         self.assert_each_completed_once(ids)
         self.assertEqual([r.getMessage() for r in logs if r.levelno >= logging.ERROR], [])
+
+    def test_answers_being_applied_do_not_hide_a_large_request_from_the_send_job(self):
+        # a pending request, committed (not expanded: more than the officer's request expands)
+        with self.env_cursor() as env:
+            partners = env["res.partner"].create(
+                [{"name": f"{self.label} pending {n}"} for n in range(3)]
+            )
+            self.ids["partners"].extend(partners.ids)
+            request = env["spp.dci.check.request"].create(
+                {
+                    "identifier_type": "NID",
+                    "connection_id": self.ids["connection"],
+                    "partner_ids_json": json.dumps(partners.ids),
+                    "partner_count": len(partners),
+                }
+            )
+            request_id = request.id
+        try:
+            # an answer to this batch is being applied: its figures row refers to the
+            # request (a KEY SHARE lock on it until that transaction ends)
+            with self.registry.cursor() as answering:
+                api.Environment(answering, api.SUPERUSER_ID, {})[
+                    "spp.dci.check.request.tally"
+                ]._add({request_id: (1, 0, 0, 0)})
+                with self.env_cursor() as env:
+                    expanded = env["spp.dci.check.request"]._expand_next()
+                answering.rollback()
+            self.assertEqual(expanded, 3, "the send job expands the request all the same")
+        finally:
+            with self.env_cursor() as env:
+                request = env["spp.dci.check.request"].browse(request_id)
+                request.check_ids.unlink()
+                request.unlink()
