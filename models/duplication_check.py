@@ -356,14 +356,18 @@ class DuplicationCheck(models.Model):
         before = counted._batch_shares() if counted else {}
         result = super().write(vals)
         if counted:
-            after = counted._batch_shares()
-            self.env["spp.dci.check.request.tally"]._add(
-                {
-                    rid: tuple(a - b for a, b in zip(share, before[rid], strict=True))
-                    for rid, share in after.items()
-                }
-            )
+            counted._add_to_tally(before)
         return result
+
+    def _add_to_tally(self, before):
+        """Add to the batch figures what changed in these checks since their
+        shares were ``before`` (``_batch_shares()`` taken then)."""
+        self.env["spp.dci.check.request.tally"]._add(
+            {
+                rid: tuple(a - b for a, b in zip(share, before[rid], strict=True))
+                for rid, share in self._batch_shares().items()
+            }
+        )
 
     def _batch_shares(self):
         """``{batch id: (open, completed, failed, match)}``: what these checks
@@ -491,10 +495,10 @@ class DuplicationCheck(models.Model):
             sent_at=now,
             check_date=now,
         )
-        checks = self.sudo()
-        checks.write(common)  # one UPDATE for what the batch shares
-        for check in checks:
-            check.reference_id = messages.new_id()
+        # one UPDATE: what the batch shares and each check's own reference
+        self._write_per_check(
+            {check: dict(common, reference_id=messages.new_id()) for check in self}
+        )
         self._tell_askers()
 
     def _search_queries(self):
@@ -615,27 +619,81 @@ class DuplicationCheck(models.Model):
         touched._lock_rows()
         orphans = []
         matches = []  # the match lines of the checks completed here, created at once
+        answered = {}  # check -> its new values, written at once
+        one_by_one = self._applies_items_one_by_one()
         for item, check in zip(items, matched, strict=True):
             if not check:
                 orphans.append((item, "no check has this reference, transaction or correlation id"))
             elif not sender or check.data_source_id.ibr_sender_id != sender:
                 who = sender.sender_id if sender else "an unverified sender"
                 orphans.append((item, f"{who} does not answer for this check"))
-            elif not check._awaits_answer():
+            elif not check._awaits_answer(answered.get(check)):
                 orphans.append((item, f"the check is {check.state}, not waiting for an answer"))
-            else:
+            elif one_by_one:
                 check.with_context(dci_pending_matches=matches)._process_ibr_search_result(item)
+            else:
+                if check in answered:  # two pages of one check in one message (rare)
+                    self._write_per_check(answered)
+                    answered = {}
+                vals = check.with_context(dci_pending_matches=matches)._search_result_vals(item)
+                answered[check] = vals
+        self._write_per_check(answered)
         self.env["spp.dci.duplication.match"].sudo().create(matches)
         touched.filtered(lambda c: c.state in ("completed", "failed"))._notify_finished_requests()
         return orphans
 
-    def _awaits_answer(self):
-        """Waiting, or failed only because a delivery of its answer was
-        refused (the IBR may send it again once we can verify it)."""
-        self.ensure_one()
-        return self.state == "checking" or (
-            self.state == "failed" and self.failure_kind == "answer_refused"
+    def _applies_items_one_by_one(self):
+        """Whether a module overrides ``_process_ibr_search_result``: its
+        override then applies each item, as before answers were written as a
+        set (slower, but whatever it does per check still happens)."""
+        return (
+            type(self)._process_ibr_search_result is not DuplicationCheck._process_ibr_search_result
         )
+
+    @api.model
+    def _write_per_check(self, values):
+        """Write ``{check: its values}`` (an answer, new ids) in one UPDATE.
+
+        ``write()`` takes one set of values for all its records: a thousand
+        checks with a thousand answers would be a thousand calls. Here every
+        row sets the same columns (a column a check's values leave out keeps
+        its current value), so Odoo's ``_write_multi`` makes one ``UPDATE ...
+        FROM (VALUES ...)`` of them. What ``write()`` does around its UPDATE
+        is done for the whole set: the batch figures, the cache (invalidated),
+        the fields computed from these (``modified``) and the constraints on
+        them. Only the product's own paths call it (superuser mode): no access
+        check, no result-field guard.
+        """
+        if not values:
+            return
+        checks = self.browse([check.id for check in values]).sudo()
+        names = sorted(set().union(*values.values()))
+        checks.flush_recordset(names)
+        before = checks._batch_shares()
+        links = [name for name in names if self._fields[name].relational]
+        checks.modified(links, before=True)  # what hangs on the links they leave
+        rows = []
+        for check, vals in zip(checks, values.values(), strict=True):
+            row = {}
+            for name in names:
+                field = self._fields[name]
+                value = vals[name] if name in vals else field.convert_to_write(check[name], check)
+                row[name] = field.convert_to_column_insert(value, check)
+            rows.append(row)
+        checks._write_multi(rows)
+        checks.invalidate_recordset(names, flush=False)
+        checks.modified(names)
+        checks._validate_fields(names)
+        checks._add_to_tally(before)
+
+    def _awaits_answer(self, pending=None):
+        """Waiting, or failed only because a delivery of its answer was
+        refused (the IBR may send it again once we can verify it).
+        ``pending``: values given to it by this answer, not written yet."""
+        self.ensure_one()
+        state = (pending or {}).get("state", self.state)
+        kind = (pending or {}).get("failure_kind", self.failure_kind)
+        return state == "checking" or (state == "failed" and kind == "answer_refused")
 
     @api.model
     def _apply_answer(self, response, sender):
@@ -654,30 +712,36 @@ class DuplicationCheck(models.Model):
         return interpret_item(item, self.identifier_type, self.identifier_value)
 
     def _process_ibr_search_result(self, item):
-        """Hook: apply one ``search_response`` item (a core ``SearchResponseItem``).
+        """Hook: apply one ``search_response`` item (a core ``SearchResponseItem``)
+        to this check. Callbacks apply a whole answer as a set through
+        ``_search_result_vals`` instead, unless a module overrides this method
+        (see ``_applies_items_one_by_one``)."""
+        self.ensure_one()
+        self.write(self._search_result_vals(item))
+
+    def _search_result_vals(self, item):
+        """Hook: the values one ``search_response`` item gives this check.
 
         ``succ`` pages are kept; once every page arrived (in any order: the replay
         guard keeps duplicates out) the check completes with their merged result.
         ``rjct`` fails it with the IBR's reason; ``pdng``/``rcvd`` leave it waiting.
         An item we cannot read fails its check with the reason, and only that check.
+        The match lines of a completed check are made by ``_store_matches``.
         """
         self.ensure_one()
         try:
             outcome = self._interpret_search_item(item)
         except DCIError as exc:
-            self.write(
-                {
-                    "state": "failed",
-                    "failure_kind": "unreadable",
-                    "result": False,
-                    "matched_programs": False,
-                    "error_message": self.env._(
-                        "The IBR's answer for this check cannot be read: %(reason)s",
-                        reason=exc.message,
-                    ),
-                }
-            )
-            return
+            return {
+                "state": "failed",
+                "failure_kind": "unreadable",
+                "result": False,
+                "matched_programs": False,
+                "error_message": self.env._(
+                    "The IBR's answer for this check cannot be read: %(reason)s",
+                    reason=exc.message,
+                ),
+            }
         # a page stored again replaces itself; one beyond the announced count
         # refuses the whole message (the caller's savepoint undoes the rest)
         pages = paging.add_item(
@@ -719,7 +783,7 @@ class DuplicationCheck(models.Model):
                     reason=outcome.reason_message or self.env._("no reason given"),
                 ),
             )
-        self.write(vals)
+        return vals
 
     def _store_matches(self, pages):
         """One match line per enrolment of every record of these answer pages."""

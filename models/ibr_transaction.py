@@ -209,7 +209,8 @@ class IbrTransaction(models.Model):
         """
         self.ensure_one()
         connection = self.connection_id
-        checks = self.check_ids.filtered(lambda c: c.state == "checking")
+        # in the order they were queued (the list's order is newest first)
+        checks = self.check_ids.filtered(lambda c: c.state == "checking").sorted("id")
         if not checks:
             self._finish({"state": "sent"})
             return

@@ -1,5 +1,6 @@
 from . import (
     test_admin_experience,
+    test_answer_set,
     test_attempts,
     test_auto_check,
     test_callback_api,
