@@ -3,6 +3,8 @@ and the cost for ten thousand registrants."""
 
 from datetime import timedelta
 
+from lxml import etree
+
 from odoo import fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import TransactionCase, new_test_user, tagged
@@ -104,6 +106,13 @@ class TestClearanceStates(ClearanceCase):
             partner.with_company(other)._get_ibr_clearance()[partner.id]["state"], "unknown"
         )
 
+    def test_the_badge_sits_under_the_registrants_name(self):
+        arch = self.env["res.partner"].with_user(self.officer).get_views([(False, "form")])
+        form = etree.fromstring(arch["views"]["form"]["arch"])
+        [badge] = form.xpath("//field[@name='dci_clearance']")
+        self.assertFalse(badge.xpath("ancestor::notebook"), "not inside a tab")
+        self.assertEqual(badge.getparent().getprevious().tag, "h1")
+
     def test_list_filters(self):
         cleared, review, blocked, pending, unknown = self.partners
         self.completed(cleared, "no_match")
@@ -158,6 +167,12 @@ class TestClearanceDecisions(ClearanceCase):
         self.decide(self.completed(same, "possible_match"), "review_same")
         self.assertEqual(self.clearance(not_same)["state"], "cleared")
         self.assertEqual(self.clearance(same)["state"], "blocked")
+
+    def test_a_check_without_its_answer_date_is_decided(self):
+        check = self.completed(self.partners[2], "possible_match")
+        check.completed_at = False  # as code other than this module's may leave it
+        decision = self.decide(check, "review_not_same")
+        self.assertEqual(decision.check_completed_at, check.write_date)
 
     def test_manager_overrides_a_block_with_a_reason(self):
         partner = self.partners[0]
