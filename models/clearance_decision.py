@@ -171,7 +171,8 @@ class ClearanceDecision(models.Model):
                     "connection_id": check.data_source_id.id,
                     "company_id": check.company_id.id,
                     "result": check.result,
-                    "check_completed_at": check.completed_at,
+                    # a check written by other code may lack its answer's date
+                    "check_completed_at": check.completed_at or check.write_date,
                     "kind": kind,
                     "reason": reason,
                     "user_id": self.env.uid,

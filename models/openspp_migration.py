@@ -60,6 +60,7 @@ class OpenSpp2Migration(models.AbstractModel):
         self._migrate_data_sources()
         self._migrate_senders()
         self._fail_unanswerable_checks()
+        self._date_completed_checks()
 
     def _migrate_data_sources(self):
         cr = self.env.cr
@@ -138,3 +139,16 @@ class OpenSpp2Migration(models.AbstractModel):
                 ),
             }
         )
+
+    def _date_completed_checks(self):
+        """Upstream's completed checks have no ``completed_at``: date them by
+        their last write (their answer), so that a result's age counts, and
+        a decision on them records when the result came."""
+        checks = self.env["spp.dci.duplication.check"]
+        checks.flush_model(["state", "completed_at"])
+        self.env.cr.execute(
+            """UPDATE spp_dci_duplication_check
+                  SET completed_at = coalesce(write_date, check_date, create_date)
+                WHERE state = 'completed' AND completed_at IS NULL"""
+        )
+        checks.invalidate_model(["completed_at"])

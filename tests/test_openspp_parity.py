@@ -567,6 +567,7 @@ class TestOpenSppParity(IbrCase):
         cr = self.env.cr
         check = self.make_check()
         waiting = self.make_check(value="1000000002")
+        answered = self.make_check(value="1000000003")
         self.env.flush_all()
         # upstream's shape: data_source_id points at spp.dci.data.source
         cr.execute(
@@ -578,9 +579,11 @@ class TestOpenSppParity(IbrCase):
                    DROP CONSTRAINT spp_dci_duplication_check_data_source_id_fkey;
                UPDATE spp_dci_duplication_check SET data_source_id = 77 WHERE id IN %s;
                UPDATE spp_dci_duplication_check SET state = 'checking' WHERE id = %s;
+               UPDATE spp_dci_duplication_check SET state = 'completed', result = 'no_match',
+                      completed_at = NULL WHERE id = %s;
                ALTER TABLE spp_dci_duplication_check ADD CONSTRAINT upstream_fk
                    FOREIGN KEY (data_source_id) REFERENCES spp_dci_data_source (id)""",
-            ((check.id, waiting.id), waiting.id),
+            ((check.id, waiting.id, answered.id), waiting.id, answered.id),
         )
         self.env.invalidate_all()
         # a sender whose key was pasted without an algorithm, as upstream allowed
@@ -614,6 +617,8 @@ class TestOpenSppParity(IbrCase):
         self.assertEqual(waiting.state, "failed")
         self.assertIn("Retry", waiting.error_message)
         self.assertEqual(check.state, "ready")
+        # upstream's answered check is dated, so its result's age counts
+        self.assertEqual(answered.completed_at, answered.write_date)
         self.assertEqual(
             self.env["spp.dci.ibr.connection"]
             .with_context(active_test=False)
