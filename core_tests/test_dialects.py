@@ -44,6 +44,7 @@ def run(preset, client_key, *, sync):
             on_accept=lambda accepted: (got.append(accepted), arrived.set()),
             on_refuse=got.append,
             routes=ALL_ROUTES,  # a peer posting to the wrong path is not answered
+            media_types=dialect.callback_media_types,  # OpenCRVS posts text/plain
         ) as listener:
             client.search([QUERY], sender_uri=listener.url)
             assert arrived.wait(10), got

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 from conftest import NOW, SENDER, on_search, raw
 
-from dci import messages
+from dci import dialects, messages
 from dci.client import IbrClient
 from dci.errors import BodyTooLarge, EnvelopeError, PeerRejected, UnsupportedMediaType
 from dci.httpserver import JsonRequestHandler
@@ -53,6 +53,18 @@ def test_request_headers(content_type, content_length, expected):
         assert type(info.value) is expected
     else:
         assert check_request_headers(content_type, content_length, LIMIT) == expected
+
+
+def test_request_headers_of_a_peer_that_posts_json_as_text():
+    crvs = dialects.dialect("opencrvs")
+    taken = crvs.callback_media_types
+    assert check_request_headers(crvs.callback_content_type, "12", LIMIT, taken) == 12
+    assert check_request_headers("application/json", "12", LIMIT, taken) == 12
+    with pytest.raises(UnsupportedMediaType):
+        check_request_headers("text/html", "12", LIMIT, taken)
+    with pytest.raises(UnsupportedMediaType):  # the others' callbacks are JSON only
+        check_request_headers(crvs.callback_content_type, "12", LIMIT)
+    assert dialects.dialect("openspp2").callback_media_types == ("application/json",)
 
 
 def _post(url, headers, body=b""):

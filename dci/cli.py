@@ -290,6 +290,7 @@ def _run_async(stack, client, keys, batches, results, args):
             on_refuse=on_refuse,
             decryption_keys=client.decryption_keys,
             require_encryption=client.require_encryption,
+            media_types=client.dialect.callback_media_types,
         )
     )
     for number, batch in enumerate(batches, 1):
@@ -349,6 +350,7 @@ class _Inbox:
             routes=ALL_ROUTES,
             decryption_keys=client.decryption_keys,
             require_encryption=client.require_encryption,
+            media_types=client.dialect.callback_media_types,
         )
 
     def _refuse(self, error):

@@ -22,6 +22,7 @@ __all__ = ["DIALECTS", "Dialect", "callback_target", "dialect", "thumbprint"]
 FULL_URL = "full"  # the peer posts to sender_uri as given
 BASE_URL = "base"  # the peer posts to sender_uri + "/on-<action>"
 CAVAGE, JWS = "cavage", "jws"
+JSON = "application/json"
 DCI_KID, THUMBPRINT_KID = "dci", "thumbprint"
 
 
@@ -33,6 +34,9 @@ class Dialect:
     callback_style: str = FULL_URL
     signature: str = CAVAGE
     kid_style: str = DCI_KID
+    # what its callbacks say they are: OpenCRVS posts JSON without setting a
+    # content type, so it arrives as text/plain
+    callback_content_type: str = JSON
     explanation: str = ""
 
     def __post_init__(self):
@@ -42,6 +46,11 @@ class Dialect:
             raise ConfigurationError(f"unknown callback style {self.callback_style!r}")
         if self.signature not in (CAVAGE, JWS) or self.kid_style not in (DCI_KID, THUMBPRINT_KID):
             raise ConfigurationError("unknown signature scheme or kid style")
+
+    @property
+    def callback_media_types(self):
+        """What callbacks from this peer may declare (anything else: HTTP 415)."""
+        return tuple(dict.fromkeys((JSON, self.callback_content_type.split(";")[0])))
 
     def path(self, operation):
         """The URL path of ``operation`` (``search``, ``sync/search``, ``txn/status`` ...)."""
@@ -109,9 +118,11 @@ DIALECTS = {
             "OpenCRVS DCI API",
             signature=JWS,
             kid_style=THUMBPRINT_KID,
+            callback_content_type="text/plain;charset=UTF-8",
             explanation="Requests signed as a compact JWS whose kid is our key's JWK "
             "thumbprint; OpenCRVS fetches our keys at <our sender id>/.well-known/jwks.json, "
-            "so our sender id must be the URL of our API (ending in /dci_api).",
+            "so our sender id must be the URL of our API (ending in /dci_api). Its callbacks "
+            "carry no content type (they arrive as text/plain): accepted from it as JSON.",
         ),
         Dialect(
             "openg2p",

@@ -15,6 +15,7 @@ __all__ = ["JsonRequestHandler"]
 class JsonRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     max_body_bytes = MAX_BODY_BYTES
+    media_types = ("application/json",)  # what request bodies may say they are
     timeout = 10  # seconds a connection may stay silent (socketserver applies it)
     body_seconds = 30  # seconds a whole body may take to arrive, however it trickles
 
@@ -28,6 +29,7 @@ class JsonRequestHandler(BaseHTTPRequestHandler):
                 self.headers.get("Content-Type"),
                 self.headers.get("Content-Length"),
                 self.max_body_bytes,
+                self.media_types,
             )
             if length is None:
                 raise LengthRequired("a Content-Length header is required")

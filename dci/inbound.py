@@ -82,16 +82,23 @@ class Accepted:
         return self.delivery != NEW
 
 
-def check_request_headers(content_type, content_length, max_bytes=MAX_BODY_BYTES):
+def check_request_headers(
+    content_type, content_length, max_bytes=MAX_BODY_BYTES, media_types=("application/json",)
+):
     """Refuse what the request headers already show; return the declared body length.
+
+    ``media_types``: the content types taken (the body is read as JSON whatever
+    it says: a peer's dialect may send JSON under another type).
 
     Returns ``None`` when no ``Content-Length`` is given (a streamed body, which
     the reader must still cap). Raises an :class:`EnvelopeError` subclass whose
     ``http_status`` fits: 415 not JSON, 413 too large, 400 a malformed length.
     """
     media = (content_type or "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise UnsupportedMediaType(f"content type must be application/json, not {media or 'none'}")
+    if media not in media_types:
+        raise UnsupportedMediaType(
+            f"content type must be {' or '.join(media_types)}, not {media or 'none'}"
+        )
     if content_length is None or not content_length.strip():
         return None
     declared = content_length.strip()

@@ -41,6 +41,7 @@ class CallbackListener:
         routes=None,
         decryption_keys=(),
         require_encryption=False,
+        media_types=("application/json",),
     ):
         self.trust = trust
         self.our_id = our_id
@@ -52,6 +53,7 @@ class CallbackListener:
         self.routes = dict(routes or SEARCH_ROUTES)
         self.decryption_keys = tuple(decryption_keys)
         self.require_encryption = require_encryption
+        self.media_types = tuple(media_types)
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
@@ -100,6 +102,8 @@ class CallbackListener:
 
 def _handler_for(listener):
     class Handler(JsonRequestHandler):
+        media_types = listener.media_types
+
         def do_POST(self):
             raw = self.read_body()
             if raw is not None:  # None: refused by its headers, already answered

@@ -87,6 +87,19 @@ class DciCallbackService(models.AbstractModel):
     def max_body_bytes(self):
         return int(self._param(PARAM_MAX_BODY, 2 * 1024 * 1024))
 
+    @api.model
+    def callback_media_types(self):
+        """The content types callbacks may declare: JSON, and what the
+        dialects of our connections' peers send (OpenCRVS: text/plain)."""
+        connections = self.env["spp.dci.ibr.connection"].sudo().search([])
+        types = {"application/json"}
+        for connection in connections:
+            try:
+                types.update(connection._dialect().callback_media_types)
+            except DCIError:
+                continue  # a custom dialect set wrong: its form says so
+        return tuple(sorted(types))
+
     def _our_ids(self):
         connections = (
             self.env["spp.dci.ibr.connection"].sudo().search([("our_sender_id", "!=", False)])

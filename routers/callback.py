@@ -46,14 +46,15 @@ __all__ = [
 ibr_callback_router = APIRouter(tags=["DCI IBR Callback"])
 
 
-async def _read_body(request, limit):
-    """The raw body, refused before reading when it is not JSON, declares no
-    length or declares more than ``limit``; never more than that is read."""
+async def _read_body(request, limit, media_types):
+    """The raw body, refused before reading when its type is none of
+    ``media_types``, it declares no length or more than ``limit``; never more
+    than that is read."""
     headers = request.headers
     if "transfer-encoding" in headers or not (headers.get("content-length") or "").strip():
         raise LengthRequired("the request must declare its body length (Content-Length)")
     declared = check_request_headers(
-        headers.get("content-type"), headers.get("content-length"), limit
+        headers.get("content-type"), headers.get("content-length"), limit, media_types
     )
     body = bytearray()
     async for chunk in request.stream():
@@ -68,7 +69,10 @@ async def _read_body(request, limit):
 async def _handle(request, env, path):
     service = env["spp.dci.callback.service"]
     try:
-        raw = await _read_body(request, await run_in_threadpool(service.max_body_bytes))
+        limit, media_types = await run_in_threadpool(
+            lambda: (service.max_body_bytes(), service.callback_media_types())
+        )
+        raw = await _read_body(request, limit, media_types)
     except EnvelopeError as exc:
         return JSONResponse(messages.err_ack(exc), status_code=exc.http_status)
     status, body = await run_in_threadpool(

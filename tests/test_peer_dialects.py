@@ -123,10 +123,18 @@ class TestPeerDialects(IbrCase):
         }
         envelope = crvs.sign(header, message, key)
         self.assertTrue(looks_like_jws(envelope["signature"]))
-        response = self.post(json.dumps(envelope).encode())
+        # as OpenCRVS posts it: no content type set, so text/plain; taken only once a
+        # connection's peer speaks that dialect
+        as_text = {"Content-Type": crvs.callback_content_type}
+        body = json.dumps(envelope).encode()
+        refused = self.post(body, headers=as_text)
+        self.assertEqual(refused.status_code, 415, refused.text)
+        self.connection.peer_dialect = "opencrvs"
+        response = self.post(body, headers=as_text)
         self.assertEqual(response.status_code, 200, response.text)
         check.invalidate_recordset()
         self.assertEqual(check.state, "completed")
+        self.assertEqual(self.post(body, headers={"Content-Type": "text/html"}).status_code, 415)
 
     def test_the_form_explains_the_preset(self):
         self.connection.write({"peer_dialect": "openg2p"})

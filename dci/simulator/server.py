@@ -432,9 +432,9 @@ class IbrSimulator:
 
     def _post(self, target, body):
         try:
-            answer = self._session.post(
-                target, data=body, timeout=10, headers={"Content-Type": "application/json"}
-            )
+            # as the peer it plays posts them (OpenCRVS: text/plain)
+            headers = {"Content-Type": self.dialect.callback_content_type}
+            answer = self._session.post(target, data=body, timeout=10, headers=headers)
         except requests.RequestException:
             self.count("callbacks_failed")
             return False
