@@ -46,7 +46,7 @@ __all__ = [
 ibr_callback_router = APIRouter(tags=["DCI IBR Callback"])
 
 
-async def _read_body(request, limit, media_types):
+async def _read_body(request, limit, media_types=("application/json",)):
     """The raw body, refused before reading when its type is none of
     ``media_types``, it declares no length or more than ``limit``; never more
     than that is read."""
