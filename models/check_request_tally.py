@@ -10,10 +10,21 @@ say what the batch did.
 """
 
 from odoo import api, fields, models
+from odoo.tools import SQL
 
 from .duplication_check import MATCH_RESULTS, OPEN_STATES
 
 COUNTERS = ("open_count", "completed_count", "failed_count", "match_count")
+# what checks add to their batches' figures, by batch: the one definition of
+# "in progress", "completed", "failed" and "match"
+_SHARES = """SELECT request_id,
+                    count(*) FILTER (WHERE state IN %(open)s),
+                    count(*) FILTER (WHERE state = 'completed'),
+                    count(*) FILTER (WHERE state = 'failed'),
+                    count(*) FILTER (WHERE state = 'completed' AND result IN %(matches)s)
+               FROM spp_dci_duplication_check
+              WHERE request_id IS NOT NULL %(among)s
+              GROUP BY request_id"""
 
 
 class CheckRequestTally(models.Model):
@@ -78,17 +89,24 @@ class CheckRequestTally(models.Model):
         migration that introduced them): one grouped statement."""
         self.env["spp.dci.duplication.check"].flush_model(["request_id", "state", "result"])
         self.env.cr.execute(
-            """DELETE FROM spp_dci_check_request_tally;
-               INSERT INTO spp_dci_check_request_tally
-                      (request_id, open_count, completed_count, failed_count, match_count)
-               SELECT request_id,
-                      count(*) FILTER (WHERE state IN %(open)s),
-                      count(*) FILTER (WHERE state = 'completed'),
-                      count(*) FILTER (WHERE state = 'failed'),
-                      count(*) FILTER (WHERE state = 'completed' AND result IN %(matches)s)
-                 FROM spp_dci_duplication_check
-                WHERE request_id IS NOT NULL
-                GROUP BY request_id""",
-            {"open": OPEN_STATES, "matches": MATCH_RESULTS},
+            SQL(
+                """DELETE FROM spp_dci_check_request_tally;
+                   INSERT INTO spp_dci_check_request_tally
+                          (request_id, open_count, completed_count, failed_count, match_count)
+                   %s""",
+                self._shares_query(SQL()),
+            )
         )
         self.invalidate_model()
+
+    @api.model
+    def _shares(self, check_ids):
+        """``{batch id: (open, completed, failed, match)}``: what the checks of
+        ``check_ids`` add to their batches' figures, as the database has them."""
+        if not check_ids:
+            return {}
+        self.env.cr.execute(self._shares_query(SQL("AND id = ANY(%s)", list(check_ids))))
+        return {rid: tuple(share) for rid, *share in self.env.cr.fetchall()}
+
+    def _shares_query(self, among):
+        return SQL(_SHARES, open=OPEN_STATES, matches=MATCH_RESULTS, among=among)

@@ -71,6 +71,7 @@ FAILURES = [
     ("replaced", "Replaced by a new attempt"),
 ]
 OPEN_STATES = ("ready", "queued", "checking")
+NONE = (0, 0, 0, 0)  # a batch's share of checks that are not in it
 MATCH_RESULTS = ("possible_match", "confirmed_match")
 # the views a check's new state shows in
 CHECK_VIEWS = ("spp.dci.duplication.check", "spp.dci.check.request", "res.partner")
@@ -126,17 +127,6 @@ _CLEARED = {
 }
 # Checks are created by the thousand: no creation note, no follower row each.
 _QUIET_CREATE = {"mail_create_nolog": True, "mail_create_nosubscribe": True}
-
-
-def tally_of(state, result):
-    """What one check in ``state`` with ``result`` adds to its batch's figures
-    (in progress, completed, failed, match)."""
-    return (
-        int(state in OPEN_STATES),
-        int(state == "completed"),
-        int(state == "failed"),
-        int(state == "completed" and result in MATCH_RESULTS),
-    )
 
 
 class DuplicationCheck(models.Model):
@@ -362,22 +352,18 @@ class DuplicationCheck(models.Model):
     def _add_to_tally(self, before):
         """Add to the batch figures what changed in these checks since their
         shares were ``before`` (``_batch_shares()`` taken then)."""
-        self.env["spp.dci.check.request.tally"]._add(
-            {
-                rid: tuple(a - b for a, b in zip(share, before[rid], strict=True))
-                for rid, share in self._batch_shares().items()
-            }
-        )
+        after = self._batch_shares()
+        deltas = {}
+        for rid in after.keys() | before.keys():
+            now, then = after.get(rid, NONE), before.get(rid, NONE)
+            deltas[rid] = tuple(a - b for a, b in zip(now, then, strict=True))
+        self.env["spp.dci.check.request.tally"]._add(deltas)
 
     def _batch_shares(self):
         """``{batch id: (open, completed, failed, match)}``: what these checks
         add to their batches' figures, as they are now."""
-        shares = {}
-        for check in self.sudo().filtered("request_id"):
-            total = shares.get(check.request_id.id, (0, 0, 0, 0))
-            share = tally_of(check.state, check.result)
-            shares[check.request_id.id] = tuple(t + s for t, s in zip(total, share, strict=True))
-        return shares
+        self.flush_recordset(["request_id", "state", "result"])
+        return self.env["spp.dci.check.request.tally"]._shares(self.ids)
 
     def _refuse_result_fields(self, vals):
         written = RESULT_FIELDS.intersection(vals)
