@@ -91,7 +91,9 @@ class DciCallbackService(models.AbstractModel):
     def callback_media_types(self):
         """The content types callbacks may declare: JSON, and what the
         dialects of our connections' peers send (OpenCRVS: text/plain)."""
-        connections = self.env["spp.dci.ibr.connection"].sudo().search([])
+        connections = (
+            self.env["spp.dci.ibr.connection"].sudo().search([("peer_dialect", "!=", False)])
+        )
         types = {"application/json"}
         for connection in connections:
             try:
