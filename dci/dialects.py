@@ -14,6 +14,7 @@ from joserfc.jwk import OKPKey, RSAKey
 
 from . import jws
 from .errors import ConfigurationError
+from .inbound import JSON
 from .keys import ED25519, SigningKey
 from .signatures import sign_envelope
 
@@ -22,7 +23,6 @@ __all__ = ["DIALECTS", "Dialect", "callback_target", "dialect", "thumbprint"]
 FULL_URL = "full"  # the peer posts to sender_uri as given
 BASE_URL = "base"  # the peer posts to sender_uri + "/on-<action>"
 CAVAGE, JWS = "cavage", "jws"
-JSON = "application/json"
 DCI_KID, THUMBPRINT_KID = "dci", "thumbprint"
 
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler
 
 from . import messages
 from .errors import DCIError, EnvelopeError, LengthRequired, RequestTimeout
-from .inbound import MAX_BODY_BYTES, check_request_headers
+from .inbound import JSON_ONLY, MAX_BODY_BYTES, check_request_headers
 
 __all__ = ["JsonRequestHandler"]
 
@@ -15,7 +15,7 @@ __all__ = ["JsonRequestHandler"]
 class JsonRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     max_body_bytes = MAX_BODY_BYTES
-    media_types = ("application/json",)  # what request bodies may say they are
+    media_types = JSON_ONLY
     timeout = 10  # seconds a connection may stay silent (socketserver applies it)
     body_seconds = 30  # seconds a whole body may take to arrive, however it trickles
 

@@ -58,6 +58,8 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+JSON = "application/json"
+JSON_ONLY = (JSON,)  # what request bodies may say they are, unless a peer's dialect adds one
 MAX_DEPTH = jsontext.MAX_DEPTH
 # The spec gives these answers the callback header (``status`` required);
 # on-subscribe and on-unsubscribe have the request header, though peers add
@@ -83,7 +85,7 @@ class Accepted:
 
 
 def check_request_headers(
-    content_type, content_length, max_bytes=MAX_BODY_BYTES, media_types=("application/json",)
+    content_type, content_length, max_bytes=MAX_BODY_BYTES, media_types=JSON_ONLY
 ):
     """Refuse what the request headers already show; return the declared body length.
 

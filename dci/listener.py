@@ -13,7 +13,7 @@ from http.server import ThreadingHTTPServer
 from . import messages
 from .errors import DCIError
 from .httpserver import JsonRequestHandler
-from .inbound import accept
+from .inbound import JSON_ONLY, accept
 from .replay import InMemoryReplayGuard
 from .routes import CALLBACK_ROUTES
 
@@ -41,7 +41,7 @@ class CallbackListener:
         routes=None,
         decryption_keys=(),
         require_encryption=False,
-        media_types=("application/json",),
+        media_types=JSON_ONLY,
     ):
         self.trust = trust
         self.our_id = our_id

@@ -21,7 +21,7 @@ from ..dci.errors import (
     Unauthorized,
     UnknownKey,
 )
-from ..dci.inbound import accept, claimed_ids
+from ..dci.inbound import JSON_ONLY, accept, claimed_ids
 from ..dci.routes import route_for
 from ..dci.signatures import SignaturePolicy
 from ..dci.trust import TrustStore
@@ -94,7 +94,7 @@ class DciCallbackService(models.AbstractModel):
         connections = (
             self.env["spp.dci.ibr.connection"].sudo().search([("peer_dialect", "!=", False)])
         )
-        types = {"application/json"}
+        types = set(JSON_ONLY)
         for connection in connections:
             try:
                 types.update(connection._dialect().callback_media_types)

@@ -30,7 +30,7 @@ from odoo.addons.fastapi.dependencies import odoo_env
 
 from ..dci import messages
 from ..dci.errors import BodyTooLarge, EnvelopeError, LengthRequired
-from ..dci.inbound import check_request_headers
+from ..dci.inbound import JSON_ONLY, check_request_headers
 from ..dci.routes import CALLBACK_ROUTES
 from ..schemas import SearchResponseItem
 
@@ -46,7 +46,7 @@ __all__ = [
 ibr_callback_router = APIRouter(tags=["DCI IBR Callback"])
 
 
-async def _read_body(request, limit, media_types=("application/json",)):
+async def _read_body(request, limit, media_types=JSON_ONLY):
     """The raw body, refused before reading when its type is none of
     ``media_types``, it declares no length or more than ``limit``; never more
     than that is read."""
