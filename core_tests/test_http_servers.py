@@ -6,6 +6,8 @@ import http.client
 import json
 import socket
 import time
+from http.server import ThreadingHTTPServer
+from threading import Thread
 from urllib.parse import urlsplit
 
 import pytest
@@ -272,3 +274,31 @@ def test_simulator_answers_malformed_requests_with_an_err_ack(path, action, mess
         )
         assert (status, ack["message"]["ack_status"]) == (400, "ERR")
         assert _answered_search(sim, SigningKey.generate("spmis"))
+
+
+class _NagleProbe(JsonRequestHandler):
+    """Answers with whether its own socket sends small writes at once."""
+
+    def do_GET(self):
+        nodelay = self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        self.reply(200, {"nodelay": bool(nodelay)})
+
+
+def test_replies_are_not_held_back_by_nagles_algorithm():
+    # a reply is written as headers, then body: with Nagle's algorithm on, the body
+    # waits for the client's delayed ACK (about 40 ms a request on a kept connection)
+    probe = ThreadingHTTPServer(("127.0.0.1", 0), _NagleProbe)
+    Thread(target=probe.serve_forever, daemon=True).start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", probe.server_address[1], timeout=10)
+        connection.request("GET", "/")
+        assert json.loads(connection.getresponse().read()) == {"nodelay": True}
+    finally:
+        probe.shutdown()
+        probe.server_close()
+    # the simulator's and the callback listener's handlers are such handlers
+    with IbrSimulator() as sim, CallbackListener(
+        StaticTrustStore(), our_id="spmis", on_accept=print, on_refuse=print
+    ) as listener:
+        for server in (sim._server, listener._server):
+            assert issubclass(server.RequestHandlerClass, JsonRequestHandler)

@@ -59,6 +59,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as dci.httpserver's: no 40 ms per reply
 
             def log_message(self, *args):
                 pass
