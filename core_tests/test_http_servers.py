@@ -297,8 +297,11 @@ def test_replies_are_not_held_back_by_nagles_algorithm():
         probe.shutdown()
         probe.server_close()
     # the simulator's and the callback listener's handlers are such handlers
-    with IbrSimulator() as sim, CallbackListener(
-        StaticTrustStore(), our_id="spmis", on_accept=print, on_refuse=print
-    ) as listener:
+    with (
+        IbrSimulator() as sim,
+        CallbackListener(
+            StaticTrustStore(), our_id="spmis", on_accept=print, on_refuse=print
+        ) as listener,
+    ):
         for server in (sim._server, listener._server):
             assert issubclass(server.RequestHandlerClass, JsonRequestHandler)
