@@ -542,7 +542,9 @@ class DuplicationCheck(models.Model):
 
     def _tell_askers(self):
         """Reload the screens of the officers who asked for these checks."""
-        tell_views(self.sudo().create_uid, CHECK_VIEWS)
+        checks = self.sudo()
+        checks.fetch(["create_uid"])  # the askers only, not every column of the checks
+        tell_views(checks.create_uid, CHECK_VIEWS)
 
     def _lock_rows(self):
         """Lock these rows before writing answers into them.

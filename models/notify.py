@@ -25,5 +25,8 @@ def notification(title, message, kind="info"):
 def tell_views(users, models):
     """Have the web clients of ``users`` reload the views of ``models`` they
     show (sent when the transaction commits; nothing if it rolls back)."""
+    # the bus needs each user's partner: read just that link (a user's prefetch
+    # reads every column of the user and of its partner, after every commit)
+    users.fetch(["partner_id"])
     for user in users:  # the officers who asked: a few per answer
         user._bus_send(VIEWS_CHANGED, {"models": sorted(models)})
