@@ -2,7 +2,7 @@
     "name": "DCI Client: Integrated Beneficiary Registry",
     "summary": "Check registrants against external IBRs over the SPDCI/DCI API "
     "(signed search, verified callbacks).",
-    "version": "19.0.2.7.0",
+    "version": "19.0.2.7.1",
     "license": "LGPL-3",
     "category": "OpenSPP/Integration",
     "development_status": "Beta",
