@@ -23,6 +23,7 @@ from dci.listener import CallbackListener
 from dci.messages import SearchQuery
 from dci.signatures import SignaturePolicy
 from dci.simulator import IbrSimulator
+from dci.testing import LoopbackServer
 from dci.trust import StaticTrustStore
 
 LIMIT = 1000
@@ -296,12 +297,13 @@ def test_replies_are_not_held_back_by_nagles_algorithm():
     finally:
         probe.shutdown()
         probe.server_close()
-    # the simulator's and the callback listener's handlers are such handlers
+    # the simulator's, the callback listener's and the test loopback's handlers are such
     with (
         IbrSimulator() as sim,
         CallbackListener(
             StaticTrustStore(), our_id="spmis", on_accept=print, on_refuse=print
         ) as listener,
+        LoopbackServer({}) as loopback,
     ):
-        for server in (sim._server, listener._server):
+        for server in (sim._server, listener._server, loopback.httpd):
             assert issubclass(server.RequestHandlerClass, JsonRequestHandler)
